@@ -1,0 +1,68 @@
+// Package protocol is the contract between the host (builder, VMM) and
+// smol-init inside the guest: where smol-init finds its configuration and
+// how it reports back to the VMM.
+//
+// It imports nothing beyond the standard library so that the guest binary
+// stays small; host and guest both import it, so the two sides cannot drift.
+//
+// Reporting uses I/O ports because they need no guest driver: smol-init
+// writes single bytes to /dev/port at the port's offset (pwrite), the guest
+// kernel turns that into an OUT instruction, and the VMM sees a KVM I/O exit.
+package protocol
+
+// ConfigPath is where the VMM places the run configuration (JSON of Config)
+// in the initramfs it appends at boot.
+const ConfigPath = "/.smolvm/init.json"
+
+// I/O ports of the smolvm control device. Each write is one byte.
+const (
+	// PortExit receives the program's exit status (0-255). The VMM ends
+	// the run as soon as it is written: smol-init must have synced
+	// filesystems and drained the console before writing it.
+	PortExit = 0x600
+	// PortMarker receives boot-timer markers (Marker* below); the VMM
+	// timestamps each one.
+	PortMarker = 0x601
+	// PortInitError is written (any value) when smol-init itself cannot
+	// do its job (bad configuration, a mount that must work failed). The
+	// VMM then exits with its own failure code, not a program status.
+	PortInitError = 0x602
+)
+
+// Serial ports as seen from the guest. The VMM connects COM1 to the host's
+// stdout and COM2 to the host's stderr; the kernel console (messages only
+// with SMOLVM_DEBUG=1, panics always) shares COM2.
+const (
+	StdoutDevice = "/dev/ttyS0"
+	StderrDevice = "/dev/ttyS1"
+	// SignalDevice is read by smol-init: every byte the host sends on
+	// COM2's receive side is a signal number (1-31) the host received
+	// and that smol-init must forward to the program.
+	SignalDevice = StderrDevice
+)
+
+// Boot-timer markers written to PortMarker.
+const (
+	MarkerInitStart    = 1 // smol-init's main started
+	MarkerProgramStart = 2 // the program was started (after fork/exec)
+	MarkerProgramExit  = 3 // the program exited and was reaped
+)
+
+// Config tells smol-init what to run. The VMM writes it at every boot from
+// the image manifest and the arguments given on the host command line.
+type Config struct {
+	// Argv is the full argument vector; Argv[0] is looked up in PATH
+	// (from Env, or the default PATH) when it has no slash.
+	Argv []string `json:"argv"`
+	// Env holds KEY=VALUE pairs for the program.
+	Env []string `json:"env,omitempty"`
+	// WorkDir is the program's working directory ("/" when empty).
+	WorkDir string `json:"workdir,omitempty"`
+	// Hostname is set with sethostname ("smolvm" when empty).
+	Hostname string `json:"hostname,omitempty"`
+	// Debug makes smol-init print each step to the console.
+	Debug bool `json:"debug,omitempty"`
+}
+
+// DefaultPath is the PATH used when Config.Env has none.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

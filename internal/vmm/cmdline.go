@@ -1,0 +1,38 @@
+package vmm
+
+import "strings"
+
+// BaseCmdline is the kernel command line every guest gets.
+//
+//   - console=ttyS1: kernel messages share COM2 with the program's
+//     stderr; loglevel keeps all but emergencies (panics) quiet unless
+//     debugging, so the program's output is the only output.
+//   - reboot=k panic=-1: a panic or reboot resets through the i8042 at
+//     once, which ends the run instead of hanging.
+//   - rdinit: smol-init lives at a path no root filesystem uses.
+//   - no_timer_check, io_delay=none, tsc_early_khz unset: skip work that
+//     only real hardware needs (each avoided instruction matters where
+//     guest kernel code is emulated).
+const BaseCmdline = "console=ttyS1 reboot=k panic=-1 rdinit=/.smolvm/init no_timer_check io_delay=none 8250.nr_uarts=2 nomodule"
+
+// QuietCmdline and DebugCmdline select how much the kernel prints.
+const (
+	QuietCmdline = "loglevel=1"
+	DebugCmdline = "loglevel=7"
+)
+
+// CompatCmdline is added on hosts whose KVM emulates guest kernel code
+// (nested KVM on some clouds): it keeps the guest kernel away from
+// instructions that emulator lacks. See docs/kvm-emulating-hosts.md.
+const CompatCmdline = "noxsave nofsgsbase clearcpuid=cx16,popcnt,rdrand,rdseed,smap,rdpid,rdtscp,invpcid,pcid,clflushopt,clwb,pku,avx,avx2,avx512f,sse4_1,sse4_2,xsaveopt,xsavec,xsaves,aes,pclmulqdq,sha_ni,movbe"
+
+// Cmdline joins the command line parts, skipping empty ones.
+func Cmdline(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}

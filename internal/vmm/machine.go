@@ -1,0 +1,521 @@
+package vmm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/smolvm/smolvm/internal/arch/x86"
+	"github.com/smolvm/smolvm/internal/devices/legacy"
+	"github.com/smolvm/smolvm/internal/guest/protocol"
+	"github.com/smolvm/smolvm/internal/kvm"
+	"github.com/smolvm/smolvm/internal/loader"
+	"github.com/smolvm/smolvm/internal/memory"
+)
+
+// CompatMode selects whether the emulating-host command line is added.
+type CompatMode int
+
+const (
+	CompatAuto   CompatMode = iota // probe the host at start-up
+	CompatAlways                   // always add CompatCmdline
+	CompatNever                    // never add it, skip the probe
+)
+
+// Limits on what a configuration may ask for.
+const (
+	MinMemoryMiB = 16
+	MaxMemoryMiB = 64 << 10
+)
+
+// Config describes one microVM run. Libraries take options and never read
+// flags or the environment: the CLI fills this in.
+type Config struct {
+	Kernel    []byte          // uncompressed ELF vmlinux with a PVH entry
+	Initrd    []byte          // newc cpio with smol-init at /.smolvm/init
+	Init      protocol.Config // written into the guest at every boot
+	MemoryMiB int
+	VCPUs     int
+	Cmdline   string // extra kernel command line
+	Stdout    io.Writer
+	Stderr    io.Writer
+	Debug     bool // kernel messages to Stderr
+	Compat    CompatMode
+	// Profile, when set, samples guest RIP on vCPU 0 (see Profile).
+	Profile *Profile
+}
+
+// Timings are timestamps of the run's milestones, taken on the host.
+// FirstRunMono is CLOCK_MONOTONIC at the first KVM_RUN, comparable with
+// timestamps other processes take (a benchmark harness that started us).
+type Timings struct {
+	Start        time.Time
+	FirstRun     time.Time
+	FirstRunMono time.Duration
+	InitStart    time.Time // smol-init's markers
+	ProgramStart time.Time
+	ProgramExit  time.Time
+	End          time.Time
+}
+
+// Result is how a run ended.
+type Result struct {
+	Status  int // the program's exit status, as smol-init reported it
+	Probe   *ProbeResult
+	Cmdline string
+	Timings Timings
+}
+
+// ErrNoStatus is returned when the guest stopped (reset or power-off)
+// without smol-init reporting an exit status, e.g. after a kernel panic.
+var ErrNoStatus = errors.New("the guest stopped before the program's exit status was reported (kernel panic or early failure); rerun with SMOLVM_DEBUG=1 to see kernel messages")
+
+// ErrInit is returned when smol-init reported that it could not start
+// the program's environment.
+var ErrInit = errors.New("smol-init failed inside the guest (its message is above)")
+
+// Machine is a configured microVM.
+type Machine struct {
+	cfg     Config
+	sys     *kvm.System
+	vm      *kvm.VM
+	mem     *memory.Memory
+	cpus    []*kvm.VCPU
+	bus     PortBus
+	com1    *legacy.Serial
+	com2    *legacy.Serial
+	cmdline string
+	probe   *ProbeResult
+
+	tids      []atomic.Int32 // OS thread of each running vCPU, for kicks
+	stopped   atomic.Bool
+	sampleDue atomic.Bool
+	done      chan struct{}
+
+	mu      sync.Mutex // guards the fields below
+	timings Timings
+	status  int
+	ended   bool
+	err     error
+}
+
+// New creates the VM, places kernel and initramfs and prepares the
+// vCPUs. Nothing runs until Run.
+func New(cfg Config) (m *Machine, err error) {
+	if cfg.VCPUs < 1 || cfg.VCPUs > x86.MaxVCPUs {
+		return nil, fmt.Errorf("%d vCPUs: must be 1 to %d", cfg.VCPUs, x86.MaxVCPUs)
+	}
+	if cfg.MemoryMiB < MinMemoryMiB || cfg.MemoryMiB > MaxMemoryMiB {
+		return nil, fmt.Errorf("%d MiB of memory: must be %d to %d", cfg.MemoryMiB, MinMemoryMiB, MaxMemoryMiB)
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	m = &Machine{cfg: cfg, done: make(chan struct{})}
+	m.timings.Start = time.Now()
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	if m.sys, err = kvm.Open(); err != nil {
+		return nil, err
+	}
+	for _, c := range []struct {
+		cap  int
+		name string
+	}{{kvm.CapIRQChip, "KVM_CAP_IRQCHIP"}, {kvm.CapUserMemory, "KVM_CAP_USER_MEMORY"}, {kvm.CapImmediateExit, "KVM_CAP_IMMEDIATE_EXIT"}} {
+		if m.sys.CheckExtension(c.cap) == 0 {
+			return nil, fmt.Errorf("%w: the host's KVM lacks %s", kvm.ErrNoKVM, c.name)
+		}
+	}
+	if m.vm, err = m.sys.CreateVM(); err != nil {
+		return nil, err
+	}
+	if err = m.vm.SetTSSAddr(x86.TSSAddr); err != nil {
+		return nil, err
+	}
+	if err = m.vm.SetIdentityMapAddr(x86.IdentityMapAddr); err != nil {
+		return nil, err
+	}
+	if err = m.vm.CreateIRQChip(); err != nil {
+		return nil, err
+	}
+	if err = m.vm.CreatePIT2(); err != nil {
+		return nil, err
+	}
+	if err = m.setupMemory(); err != nil {
+		return nil, err
+	}
+	if err = m.setupDevices(); err != nil {
+		return nil, err
+	}
+	if err = m.setupVCPUs(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Machine) setupMemory() error {
+	ramSize := uint64(m.cfg.MemoryMiB) << 20
+	var ranges []memory.Range
+	for _, r := range x86.RAMRanges(ramSize) {
+		ranges = append(ranges, memory.Range{Addr: r[0], Size: r[1]})
+	}
+	var err error
+	if m.mem, err = memory.New(ranges...); err != nil {
+		return err
+	}
+	for i, r := range m.mem.Regions() {
+		if err := m.vm.SetUserMemoryRegion(uint32(i), r.GuestAddr, r.Size(), r.HostAddr()); err != nil {
+			return err
+		}
+	}
+	return m.mem.WriteAt(x86.GDT(), x86.GDTAddr)
+}
+
+func (m *Machine) setupDevices() error {
+	edge := func(gsi uint32) func() {
+		return func() {
+			// An edge: KVM latches the rising transition.
+			m.vm.IRQLine(gsi, true)
+			m.vm.IRQLine(gsi, false)
+		}
+	}
+	m.com1 = legacy.NewSerial(m.cfg.Stdout, edge(x86.COM1IRQ))
+	m.com2 = legacy.NewSerial(m.cfg.Stderr, edge(x86.COM2IRQ))
+	ctl := &legacy.Control{
+		Exit:      func(s byte) { m.finish(int(s), nil) },
+		Marker:    m.marker,
+		InitError: func() { m.finish(0, ErrInit) },
+	}
+	reset := legacy.NewI8042(func() { m.finish(0, ErrNoStatus) })
+	for _, d := range []struct {
+		base, n uint16
+		dev     PortDevice
+	}{
+		{x86.COM1Port, x86.UARTPorts, m.com1},
+		{x86.COM2Port, x86.UARTPorts, m.com2},
+		{x86.I8042DataPort, x86.I8042CommandPort - x86.I8042DataPort + 1, reset},
+		{x86.ControlPortExit, legacy.ControlPorts, ctl},
+	} {
+		if err := m.bus.Add(d.base, d.n, d.dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Machine) setupVCPUs() error {
+	supported, err := m.sys.SupportedCPUID()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < m.cfg.VCPUs; i++ {
+		cpu, err := m.vm.CreateVCPU(i)
+		if err != nil {
+			return err
+		}
+		m.cpus = append(m.cpus, cpu)
+		if err := cpu.SetCPUID2(x86.CPUID(supported, i, m.cfg.VCPUs)); err != nil {
+			return err
+		}
+		if err := cpu.SetMSRs(x86.BootMSRs()); err != nil {
+			return err
+		}
+		if err := cpu.SetFPU(x86.BootFPU()); err != nil {
+			return err
+		}
+		lapic, err := cpu.LAPIC()
+		if err != nil {
+			return err
+		}
+		x86.SetLINTs(&lapic)
+		if err := cpu.SetLAPIC(lapic); err != nil {
+			return err
+		}
+	}
+	m.tids = make([]atomic.Int32, len(m.cpus))
+
+	compat := m.cfg.Compat == CompatAlways
+	if m.cfg.Compat == CompatAuto {
+		p, err := probe(m.cpus[0], m.mem)
+		if err != nil {
+			return err
+		}
+		m.probe = &p
+		compat = p.Emulated
+	}
+	level := QuietCmdline
+	if m.cfg.Debug {
+		level = DebugCmdline
+	}
+	var extra string
+	if compat {
+		extra = CompatCmdline
+	}
+	m.cmdline = Cmdline(BaseCmdline, level, extra, m.cfg.Cmdline)
+
+	k, err := loader.LoadKernel(m.mem, m.cfg.Kernel)
+	if err != nil {
+		return err
+	}
+	initrd, err := m.initrd()
+	if err != nil {
+		return err
+	}
+	ramSize := uint64(m.cfg.MemoryMiB) << 20
+	lowTop := x86.RAMRanges(ramSize)[0][1]
+	initrdAddr, err := loader.PlaceInitrd(m.mem, initrd, k.End, lowTop, x86.InitrdAlign)
+	if err != nil {
+		return err
+	}
+	mp, err := x86.MPTable(m.cfg.VCPUs)
+	if err != nil {
+		return err
+	}
+	if err := m.mem.WriteAt(mp, x86.MPTableAddr); err != nil {
+		return err
+	}
+	if err := x86.WriteStartInfo(m.mem, x86.StartInfo{
+		Cmdline:    m.cmdline,
+		InitrdAddr: initrdAddr,
+		InitrdSize: uint64(len(initrd)),
+		Memmap:     x86.Memmap(ramSize),
+	}); err != nil {
+		return err
+	}
+	sregs, err := m.cpus[0].Sregs()
+	if err != nil {
+		return err
+	}
+	if err := m.cpus[0].SetSregs(x86.PVHSregs(sregs)); err != nil {
+		return err
+	}
+	return m.cpus[0].SetRegs(x86.PVHRegs(k.Entry))
+}
+
+// initrd is the image's initramfs followed by a second cpio archive
+// holding this run's configuration for smol-init. Linux unpacks
+// concatenated archives in order.
+func (m *Machine) initrd() ([]byte, error) {
+	cfg := m.cfg.Init
+	cfg.Debug = cfg.Debug || m.cfg.Debug
+	js, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := configArchive(js)
+	if err != nil {
+		return nil, err
+	}
+	base := m.cfg.Initrd
+	pad := (4 - len(base)%4) % 4
+	out := make([]byte, 0, len(base)+pad+len(extra))
+	out = append(out, base...)
+	out = append(out, make([]byte, pad)...)
+	return append(out, extra...), nil
+}
+
+// Cmdline is the kernel command line the guest boots with.
+func (m *Machine) Cmdline() string { return m.cmdline }
+
+// Probe is the emulation probe's result (nil when it was skipped).
+func (m *Machine) Probe() *ProbeResult { return m.probe }
+
+// Signal forwards a host signal to the program in the guest.
+func (m *Machine) Signal(sig syscall.Signal) {
+	if sig > 0 && sig < 32 {
+		m.com2.Enqueue([]byte{byte(sig)})
+	}
+}
+
+// Stop ends the run from outside (e.g. a user who insists), reporting
+// status as the program's.
+func (m *Machine) Stop(status int, err error) { m.finish(status, err) }
+
+// Run runs the vCPUs until the guest reports an exit status or stops.
+func (m *Machine) Run() (*Result, error) {
+	if p := m.cfg.Profile; p != nil && p.Interval > 0 {
+		if p.Samples == nil {
+			p.Samples = map[uint64]int{}
+		}
+		go m.profiler()
+	}
+	var wg sync.WaitGroup
+	for i := range m.cpus {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.runVCPU(i)
+		}()
+	}
+	wg.Wait()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.timings.End = time.Now()
+	res := &Result{Status: m.status, Probe: m.probe, Cmdline: m.cmdline, Timings: m.timings}
+	if !m.ended {
+		return res, errors.New("vCPUs stopped without a reason")
+	}
+	if err := m.com1.OutputError(); err != nil && m.err == nil {
+		fmt.Fprintf(m.cfg.Stderr, "smolvm: program output was lost: %v\n", err)
+	}
+	return res, m.err
+}
+
+// finish records how the run ended (the first report wins) and stops
+// every vCPU.
+func (m *Machine) finish(status int, err error) {
+	m.mu.Lock()
+	if !m.ended {
+		m.ended, m.status, m.err = true, status, err
+	}
+	m.mu.Unlock()
+	if m.stopped.Swap(true) {
+		return
+	}
+	close(m.done)
+	for i, cpu := range m.cpus {
+		cpu.SetImmediateExit(true)
+		if tid := m.tids[i].Load(); tid != 0 {
+			// Any signal makes KVM_RUN return; SIGURG is the one the Go
+			// runtime already expects to receive at any time.
+			unix.Tgkill(os.Getpid(), int(tid), unix.SIGURG)
+		}
+	}
+}
+
+func (m *Machine) marker(v byte) {
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch v {
+	case protocol.MarkerInitStart:
+		m.timings.InitStart = now
+	case protocol.MarkerProgramStart:
+		m.timings.ProgramStart = now
+	case protocol.MarkerProgramExit:
+		m.timings.ProgramExit = now
+	}
+}
+
+func (m *Machine) runVCPU(i int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu := m.cpus[i]
+	m.tids[i].Store(int32(unix.Gettid()))
+	first := i == 0
+	for !m.stopped.Load() {
+		if first {
+			var ts unix.Timespec
+			unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+			m.mu.Lock()
+			m.timings.FirstRun = time.Now()
+			m.timings.FirstRunMono = time.Duration(ts.Nano())
+			m.mu.Unlock()
+			first = false
+		}
+		if err := cpu.Run(); err != nil {
+			m.finish(0, err)
+			return
+		}
+		if err := m.handleExit(cpu); err != nil {
+			m.finish(0, err)
+			return
+		}
+		if i == 0 && m.cfg.Profile != nil {
+			m.recordSample()
+		}
+	}
+}
+
+// handleExit services one exit. A non-nil error ends the run.
+func (m *Machine) handleExit(cpu *kvm.VCPU) error {
+	switch r := cpu.ExitReason(); r {
+	case kvm.ExitIO:
+		io, err := cpu.IO()
+		if err != nil {
+			return err
+		}
+		for off := 0; off < len(io.Data); off += io.Size {
+			d := io.Data[off : off+io.Size]
+			if io.Out {
+				m.bus.Write(io.Port, d)
+			} else {
+				m.bus.Read(io.Port, d)
+			}
+		}
+	case kvm.ExitMMIO:
+		// No MMIO devices yet: reads of unclaimed addresses return all
+		// ones, writes are dropped, as on a bus with nothing there.
+		if mm := cpu.MMIO(); !mm.Write {
+			for i := range mm.Data {
+				mm.Data[i] = 0xff
+			}
+		}
+	case kvm.ExitIntr, kvm.ExitIRQWindowOpen:
+		// A signal (stop request or runtime preemption): loop re-checks.
+	case kvm.ExitSystemEvent:
+		switch cpu.SystemEvent() {
+		case kvm.SystemEventShutdown, kvm.SystemEventReset:
+			m.finish(0, ErrNoStatus)
+		default:
+			return m.guestError(cpu, r, fmt.Sprintf("system event %d (guest crash)", cpu.SystemEvent()))
+		}
+	case kvm.ExitHLT:
+		// Only reachable without an in-kernel irqchip: a halted CPU with
+		// nothing to wake it.
+		m.finish(0, ErrNoStatus)
+	case kvm.ExitShutdown:
+		return m.guestError(cpu, r, "triple fault: the guest CPU reset itself (kernel crash before its console came up?)")
+	case kvm.ExitInternalError:
+		sub, data := cpu.InternalError()
+		what := fmt.Sprintf("KVM internal error, suberror %d", sub)
+		if sub == kvm.InternalErrorEmulation {
+			what = "KVM could not emulate a guest instruction (suberror 1); on a host that emulates guest kernel code (see `smolvm doctor`) the guest kernel used an instruction the emulator lacks"
+		}
+		return m.guestError(cpu, r, fmt.Sprintf("%s; data %#x", what, data))
+	case kvm.ExitFailEntry:
+		return m.guestError(cpu, r, fmt.Sprintf("hardware entry failure, reason %#x", cpu.FailEntry()))
+	case kvm.ExitException:
+		vec, code := cpu.Exception()
+		return m.guestError(cpu, r, fmt.Sprintf("exception %d, error code %#x", vec, code))
+	default:
+		return m.guestError(cpu, r, "exit reason the VMM does not handle")
+	}
+	return nil
+}
+
+// Close releases everything New acquired.
+func (m *Machine) Close() error {
+	for _, c := range m.cpus {
+		c.Close()
+	}
+	m.cpus = nil
+	if m.vm != nil {
+		m.vm.Close()
+		m.vm = nil
+	}
+	if m.mem != nil {
+		m.mem.Close()
+		m.mem = nil
+	}
+	if m.sys != nil {
+		m.sys.Close()
+		m.sys = nil
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+package vmm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/smolvm/smolvm/internal/arch/x86"
+	"github.com/smolvm/smolvm/internal/kvm"
+)
+
+// Probe results. Some nested KVMs run guest user code natively but
+// emulate every guest kernel (CPL 0) instruction, about a thousand times
+// slower, and their emulator lacks instructions Linux uses. We detect
+// such a host by timing a short CPL-0 loop and only then add
+// CompatCmdline; on a normal host the probe costs tens of microseconds.
+const (
+	probeShortLoop = 1
+	probeLongLoop  = 400
+	// emulatedThreshold: a native loop iteration takes under a
+	// nanosecond, an emulated one over a microsecond.
+	emulatedThreshold = 50 * time.Nanosecond
+)
+
+// ProbeResult is what the emulation probe measured.
+type ProbeResult struct {
+	PerIteration time.Duration // time of one dec/jnz iteration at CPL 0
+	Emulated     bool
+}
+
+func (p ProbeResult) String() string {
+	mode := "native"
+	if p.Emulated {
+		mode = "emulated (nested KVM without hardware-assisted guest kernel mode)"
+	}
+	return fmt.Sprintf("guest kernel mode: %s, %v per loop iteration", mode, p.PerIteration)
+}
+
+// probeCode is, in 64-bit mode:
+//
+//	mov ecx, N ; 1: dec ecx ; jnz 1b ; mov dx, ControlPortProbe ; out dx, al ; 2: jmp 2b
+//
+// It must run in long mode with paging: on the hosts in question 32-bit
+// code without paging runs natively even at CPL 0.
+func probeCode(n uint32) []byte {
+	b := []byte{0xb9, 0, 0, 0, 0, 0xff, 0xc9, 0x75, 0xfc, 0x66, 0xba, 0, 0, 0xee, 0xeb, 0xfe}
+	binary.LittleEndian.PutUint32(b[1:], n)
+	binary.LittleEndian.PutUint16(b[11:], x86.ControlPortProbe)
+	return b
+}
+
+// probe runs the loop twice on cpu (which must be fresh, with the boot
+// GDT in memory) and derives the per-iteration cost from the difference,
+// which cancels the cost of entering and leaving the guest.
+func probe(cpu *kvm.VCPU, mem writer) (ProbeResult, error) {
+	sregs, err := cpu.Sregs()
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	if err := mem.WriteAt(x86.LongModeTables(), x86.ProbePageTables); err != nil {
+		return ProbeResult{}, err
+	}
+	if err := cpu.SetSregs(x86.LongModeSregs(sregs)); err != nil {
+		return ProbeResult{}, err
+	}
+	run := func(n uint32) (time.Duration, error) {
+		if err := mem.WriteAt(probeCode(n), x86.ProbeCodeAddr); err != nil {
+			return 0, err
+		}
+		if err := cpu.SetRegs(kvm.Regs{Rip: x86.ProbeCodeAddr, Rflags: 2}); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		for i := 0; i < 10; i++ { // a few spurious exits (signals) are fine
+			if err := cpu.Run(); err != nil {
+				return 0, err
+			}
+			if cpu.ExitReason() == kvm.ExitIntr {
+				continue
+			}
+			if cpu.ExitReason() != kvm.ExitIO {
+				return 0, fmt.Errorf("emulation probe: unexpected %v", cpu.ExitReason())
+			}
+			return time.Since(start), nil
+		}
+		return 0, fmt.Errorf("emulation probe did not finish")
+	}
+	short, err := run(probeShortLoop)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	long, err := run(probeLongLoop)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	per := (long - short) / (probeLongLoop - probeShortLoop)
+	if per < 0 {
+		per = 0
+	}
+	return ProbeResult{PerIteration: per, Emulated: per > emulatedThreshold}, nil
+}
+
+type writer interface {
+	WriteAt(b []byte, addr uint64) error
+}
