@@ -150,3 +150,24 @@ func PlaceInitrd(mem Memory, initrd []byte, kernelEnd, top, align uint64) (uint6
 	copy(dst, initrd)
 	return addr, nil
 }
+
+// discard is a Memory that accepts any range without keeping it, so that
+// Check can run the full validation of LoadKernel without guest memory.
+type discard struct{ buf []byte }
+
+func (d *discard) Slice(addr, n uint64) ([]byte, error) {
+	if n > 1<<30 {
+		return nil, fmt.Errorf("segment of %d bytes is implausibly large", n)
+	}
+	if uint64(cap(d.buf)) < n {
+		d.buf = make([]byte, n)
+	}
+	return d.buf[:n], nil
+}
+
+// Check validates a kernel the way LoadKernel would, without a VM: the
+// builder calls it so a bad --kernel fails at build time, not at boot.
+func Check(image []byte) error {
+	_, err := LoadKernel(&discard{}, image)
+	return err
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/smolvm/smolvm/internal/arch/x86"
 	"github.com/smolvm/smolvm/internal/kvm"
+	"github.com/smolvm/smolvm/internal/memory"
 )
 
 // Probe results. Some nested KVMs run guest user code natively but
@@ -102,4 +103,37 @@ func probe(cpu *kvm.VCPU, mem writer) (ProbeResult, error) {
 
 type writer interface {
 	WriteAt(b []byte, addr uint64) error
+}
+
+// ProbeHost creates a minimal VM just to run the emulation probe, for
+// diagnostics (`smolvm doctor`).
+func ProbeHost() (ProbeResult, error) {
+	sys, err := kvm.Open()
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer sys.Close()
+	vm, err := sys.CreateVM()
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer vm.Close()
+	mem, err := memory.New(memory.Range{Addr: 0, Size: 1 << 20})
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer mem.Close()
+	r := mem.Regions()[0]
+	if err := vm.SetUserMemoryRegion(0, r.GuestAddr, r.Size(), r.HostAddr()); err != nil {
+		return ProbeResult{}, err
+	}
+	if err := mem.WriteAt(x86.GDT(), x86.GDTAddr); err != nil {
+		return ProbeResult{}, err
+	}
+	cpu, err := vm.CreateVCPU(0)
+	if err != nil {
+		return ProbeResult{}, err
+	}
+	defer cpu.Close()
+	return probe(cpu, mem)
 }

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/smolvm/smolvm/internal/image"
+	"github.com/smolvm/smolvm/internal/loader"
+	"github.com/smolvm/smolvm/internal/rootfs"
+)
+
+// Defaults for a new image.
+const (
+	defaultMemoryMiB = 128
+	defaultVCPUs     = 1
+)
+
+type buildFlags struct {
+	output, kernel, rootfs, workdir, memory, hostname, cmdline string
+	binaries, env                                              []string
+	cpus                                                       int
+}
+
+func buildCmd() *cobra.Command {
+	var f buildFlags
+	c := &cobra.Command{
+		Use:   "build -o FILE (--binary FILE | --rootfs DIR) [flags] -- ENTRYPOINT [ARGS...]",
+		Short: "Pack a program, the guest kernel and smol-init into one executable file",
+		Long: `Pack a program, the guest kernel and smol-init into one executable file.
+
+ENTRYPOINT and ARGS are what runs in the VM. Arguments given to the image
+when it runs replace ARGS (like arguments to 'docker run' replace CMD); the
+ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
+--binary places each file in /bin under its own name.`,
+		Example: `  smolvm build -o hello.vm --binary /bin/busybox -- busybox echo hello
+  smolvm build -o app.vm --rootfs ./root --env MODE=prod --workdir /srv -- /srv/app`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd, f, args)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVarP(&f.output, "output", "o", "", "image file to write (required)")
+	fl.StringArrayVar(&f.binaries, "binary", nil, "static x86-64 program to put in /bin (repeatable)")
+	fl.StringVar(&f.rootfs, "rootfs", "", "directory to use as the root filesystem")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory of the program (absolute)")
+	fl.StringVarP(&f.memory, "memory", "m", strconv.Itoa(defaultMemoryMiB)+"M", "guest memory, e.g. 128M or 1G")
+	fl.IntVar(&f.cpus, "cpus", defaultVCPUs, "virtual CPUs")
+	fl.StringVar(&f.hostname, "hostname", "", "guest hostname (default smolvm)")
+	fl.StringVar(&f.cmdline, "cmdline", "", "extra kernel command line")
+	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, an uncompressed ELF vmlinux with PVH (default: vmlinux next to smolvm, or $SMOLVM_KERNEL)")
+	return c
+}
+
+func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
+	if f.output == "" {
+		return errors.New("build: -o FILE is required")
+	}
+	if len(f.binaries) == 0 && f.rootfs == "" {
+		return errors.New("build: give the program with --binary FILE or a root filesystem with --rootfs DIR")
+	}
+	if len(args) == 0 {
+		return errors.New("build: no entrypoint: put the program to run after --, e.g. -- busybox echo hello")
+	}
+	mem, err := parseMemory(f.memory)
+	if err != nil {
+		return err
+	}
+	for _, e := range f.env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fmt.Errorf("--env %q: want KEY=VALUE", e)
+		}
+	}
+	man := &image.Manifest{
+		Entrypoint:    args[:1],
+		Args:          args[1:],
+		Env:           f.env,
+		WorkDir:       f.workdir,
+		MemoryMiB:     mem,
+		VCPUs:         f.cpus,
+		Cmdline:       f.cmdline,
+		Hostname:      f.hostname,
+		SmolvmVersion: Version,
+	}
+	if err := man.Validate(); err != nil {
+		return err
+	}
+
+	kernelPath, err := assetPath(f.kernel, "SMOLVM_KERNEL", "vmlinux",
+		"no guest kernel found: run 'make kernel' (builds it and puts it at bin/vmlinux) or pass --kernel PATH")
+	if err != nil {
+		return err
+	}
+	kernel, err := os.ReadFile(kernelPath)
+	if err != nil {
+		return err
+	}
+	if err := loader.Check(kernel); err != nil {
+		return fmt.Errorf("kernel %s: %w", kernelPath, err)
+	}
+	initPath, err := assetPath("", "SMOLVM_INIT", "smol-init",
+		"smol-init not found next to smolvm: run 'make build' or set SMOLVM_INIT")
+	if err != nil {
+		return err
+	}
+	initBin, err := os.ReadFile(initPath)
+	if err != nil {
+		return err
+	}
+	initrd, err := rootfs.Build(rootfs.Spec{Dir: f.rootfs, Binaries: f.binaries, Init: initBin})
+	if err != nil {
+		return err
+	}
+	runtimePath, err := runtimePath()
+	if err != nil {
+		return err
+	}
+	if err := writeImage(f.output, runtimePath, kernel, initrd, man); err != nil {
+		return err
+	}
+	st, err := os.Stat(f.output)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "smolvm: wrote %s (%.1f MB)\n", f.output, float64(st.Size())/1e6)
+	return nil
+}
+
+// runtimePath is the runtime copied to the front of the image: the slim
+// smolvm-runtime next to smolvm, else smolvm itself (which also runs
+// images it finds appended to itself).
+func runtimePath() (string, error) {
+	if p, err := assetPath("", "SMOLVM_RUNTIME", "smolvm-runtime", ""); err == nil {
+		return p, nil
+	}
+	return os.Executable()
+}
+
+// writeImage writes the image to a temporary file beside out and renames
+// it into place, so a failure (a full disk) never leaves a half-written
+// image under the requested name.
+func writeImage(out, runtimePath string, kernel, initrd []byte, man *image.Manifest) (err error) {
+	rt, err := os.Open(runtimePath)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	// A runtime that is itself an image (smolvm built into an image):
+	// copy only its runtime part.
+	var runtime io.Reader = rt
+	if r, err := image.NewReader(rt, mustSize(rt)); err == nil {
+		runtime = r.Runtime()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	w, err := image.NewWriter(tmp, runtime)
+	if err != nil {
+		return err
+	}
+	if _, err := w.AddPart(image.KernelPart, bytes.NewReader(kernel), image.LZ4); err != nil {
+		return err
+	}
+	if _, err := w.AddPart(image.InitramfsPart, bytes.NewReader(initrd), image.LZ4); err != nil {
+		return err
+	}
+	if _, err := w.AddManifest(man); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), out)
+}
+
+func mustSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}
+
+// parseMemory accepts a size in MiB: "128", "128M", "128MiB", "1G", "1GiB".
+func parseMemory(s string) (int, error) {
+	orig := s
+	s = strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
+	mult := 1
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1024, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		s = strings.TrimSuffix(s, "M")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("--memory %q: want a size like 128M or 1G", orig)
+	}
+	return n * mult, nil
+}

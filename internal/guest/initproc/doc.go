@@ -1,0 +1,94 @@
+// Package initproc is smol-init: process 1 of a smolvm guest. It prepares a
+// minimal Linux userland, runs the one program named in the host's
+// configuration, and reports the program's exit status to the VMM.
+//
+// # Life of a boot
+//
+//  1. Early steps (EarlySteps): mount devtmpfs on /dev and reopen
+//     /dev/console as fds 0-2. /dev comes first because everything after
+//     it needs /dev/console (messages) or /dev/port (reporting).
+//  2. Open /dev/port and write MarkerInitStart. The marker is therefore a
+//     few microseconds late; nothing earlier can reach the VMM.
+//  3. Namespace steps (Steps): /proc, /sys, /dev/pts, /dev/shm, /run, /tmp
+//     and the /dev/fd symlinks.
+//  4. Read and validate protocol.ConfigPath; from here on Config.Debug
+//     decides whether step lines are printed (lines from before the config
+//     was read are held and printed then).
+//  5. Set the hostname, chdir to WorkDir, build the environment, resolve
+//     Argv[0] like a shell, start the program, write MarkerProgramStart.
+//  6. Supervise: reap every child (PID 1 inherits all orphans), forward
+//     signals, until the program itself has been reaped; MarkerProgramExit.
+//  7. Kill whatever is left, sync, drain the console, write the status to
+//     PortExit, and reboot (the VMM also treats the reset as the end).
+//
+// If smol-init itself cannot do its job (configuration missing or invalid, a
+// required step failing) it prints "smol-init: ..." on the console, writes
+// PortInitError and reboots. A program that cannot be started is not an init
+// failure: like a shell, smol-init reports status 127 (not found) or 126
+// (found but cannot be executed) through PortExit.
+//
+// # Steps are data
+//
+// As in u-root's pkg/libinit, the filesystem setup is a list of Step values
+// (Dir, Mount, Symlink, Console), each optionally wrapped in Optional. The
+// list is easy to read and review, Config.Debug can print each step as it
+// runs, and tests assert the plan without mounting anything.
+//
+// # Everything OS-facing goes through System
+//
+// Mounts, hostname, chdir, /dev/port, sync, console drain, kill-all and reboot
+// are methods of the System interface. The real implementation is only used
+// by Main, which refuses to run unless it is PID 1, so a smol-init started on
+// a developer's machine cannot mount over /proc or reboot it. Starting and
+// reaping the program is not behind the interface: tests run real processes
+// (sh, sleep) and check real exit statuses and signal delivery.
+//
+// # Go as PID 1
+//
+// The kernel never delivers a signal to PID 1 that has no handler, but the
+// Go runtime installs handlers for nearly all signals, and for SIGHUP, SIGINT
+// and SIGTERM its default is to exit, for SIGQUIT, SIGABRT, SIGILL, SIGTRAP,
+// SIGSTKFLT and SIGSYS (when sent with kill) to crash. PID 1 exiting panics
+// the kernel, so Main registers all of them with signal.Notify before doing
+// anything else (CatchSignals). They are caught, not ignored: SIG_IGN would
+// be inherited by the program across execve, SIG_DFL-with-handler is not.
+//
+// For the same reason Main never returns when it is PID 1: after reporting it
+// reboots, and if that fails it sleeps forever. Run recovers panics and turns
+// them into an init error.
+//
+// # Console, process groups and signals
+//
+// When fd 0 is a terminal, smol-init becomes a session leader with the
+// console as its controlling terminal, and the program runs in a process
+// group of its own that is made the terminal's foreground group. So:
+//
+//   - ^C or ^\ arriving on the console (the VMM passing keystrokes through)
+//     is turned into SIGINT/SIGQUIT for the program's group by the kernel's
+//     line discipline, exactly as on a normal terminal, and an interactive
+//     shell gets job control.
+//   - Signals sent to smol-init (ForwardedSignals) are forwarded to the
+//     program's process group, as a terminal would: a pipeline started by
+//     `sh -c` stops as a whole.
+//   - The program is deliberately not a session leader. When a session
+//     leader whose controlling terminal is a serial port exits, the kernel
+//     hangs the terminal up (disassociate_ctty → tty_vhangup_session), and
+//     the hangup flushes the driver's transmit buffer: the program's last
+//     output would be lost before smol-init could drain it.
+//   - After the program has exited smol-init is in a background, orphaned
+//     process group of its own terminal, where tcdrain fails with EIO. So
+//     the drain ignores SIGTTOU first, which is safe because no program is
+//     started after that point (ignored dispositions survive execve).
+//
+// # Reaping
+//
+// One goroutine does both reaping and forwarding (Process.Wait), driven by
+// SIGCHLD, with wait4(-1, WNOHANG) until nothing is left. The invariant that
+// makes forwarding safe: a signal is only ever sent to the program's pid or
+// process group while the program has not been reaped, so its pid (and thus
+// its group id) cannot have been reused by another process.
+//
+// SIGCHLD has its own channel of capacity 1: a pending value means a reap
+// pass is due, so dropping further SIGCHLDs loses nothing, and a flood of
+// other signals cannot crowd it out.
+package initproc

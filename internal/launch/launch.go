@@ -1,0 +1,194 @@
+// Package launch boots a smolvm image file: it opens and verifies the
+// image, turns its manifest and the caller's arguments into a VM
+// configuration, forwards host signals to the program, and returns the
+// program's exit status. It is shared by the image runtime (./app.vm) and
+// `smolvm run`, and reads no flags or environment itself.
+package launch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/smolvm/smolvm/internal/guest/protocol"
+	"github.com/smolvm/smolvm/internal/image"
+	"github.com/smolvm/smolvm/internal/vmm"
+)
+
+// ExitFailure is the exit status for smolvm's own failures (a bad image,
+// no KVM, a guest that crashed), kept apart from the program's statuses
+// as docker does with 125.
+const ExitFailure = 125
+
+// forceAfter is how many SIGINT/SIGTERMs end the VM from the host side
+// when the program does not exit on its own.
+const forceAfter = 3
+
+// Options control one run.
+type Options struct {
+	// Args, when non-empty, replace the image's default arguments (like
+	// arguments to `docker run` replace CMD); the entrypoint stays.
+	Args   []string
+	Stdout io.Writer
+	Stderr io.Writer
+	Debug  bool
+	Compat vmm.CompatMode
+	// Timings, when set, receives the run's timings as JSON.
+	Timings io.Writer
+	// Profile, when set, samples guest RIP during the run.
+	Profile *vmm.Profile
+}
+
+// Run boots the image at path and returns the program's exit status.
+// An error means smolvm itself failed; the caller exits ExitFailure.
+func Run(path string, o Options) (int, error) {
+	cfg, err := Config(path, o)
+	if err != nil {
+		return 0, err
+	}
+	m, err := vmm.New(cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	if o.Debug {
+		fmt.Fprintf(o.Stderr, "smolvm: %v\nsmolvm: kernel command line: %s\n", m.Probe(), m.Cmdline())
+	}
+	stop := forwardSignals(m, o.Stderr)
+	defer stop()
+	res, err := m.Run()
+	if o.Timings != nil && res != nil {
+		writeTimings(o.Timings, res)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.Status, nil
+}
+
+// Config reads and verifies the image and returns the VM configuration
+// for it. Every part's digest is checked before anything boots.
+func Config(path string, o Options) (vmm.Config, error) {
+	img, err := image.Open(path)
+	if err != nil {
+		return vmm.Config{}, err
+	}
+	defer img.Close()
+	man, err := img.Manifest()
+	if err != nil {
+		return vmm.Config{}, err
+	}
+	kernel, err := img.ReadPart(image.KernelPart)
+	if err != nil {
+		return vmm.Config{}, err
+	}
+	initrd, err := img.ReadPart(image.InitramfsPart)
+	if err != nil {
+		return vmm.Config{}, err
+	}
+	args := man.Args
+	if len(o.Args) > 0 {
+		args = o.Args
+	}
+	argv := append(append([]string{}, man.Entrypoint...), args...)
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	return vmm.Config{
+		Kernel: kernel,
+		Initrd: initrd,
+		Init: protocol.Config{
+			Argv:     argv,
+			Env:      man.Env,
+			WorkDir:  man.WorkDir,
+			Hostname: man.Hostname,
+		},
+		MemoryMiB: man.MemoryMiB,
+		VCPUs:     man.VCPUs,
+		Cmdline:   man.Cmdline,
+		Stdout:    o.Stdout,
+		Stderr:    o.Stderr,
+		Debug:     o.Debug,
+		Compat:    o.Compat,
+		Profile:   o.Profile,
+	}, nil
+}
+
+// forwardSignals relays the signals a program expects to receive to the
+// guest. A user who keeps pressing ^C gets the VM stopped from outside
+// after forceAfter tries, with the shell's 128+n status.
+func forwardSignals(m *vmm.Machine, stderr io.Writer) (stop func()) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				sig := s.(syscall.Signal)
+				m.Signal(sig)
+				if sig == syscall.SIGINT || sig == syscall.SIGTERM {
+					if n++; n >= forceAfter {
+						fmt.Fprintf(stderr, "smolvm: %v received %d times, stopping the VM\n", sig, n)
+						m.Stop(128+int(sig), nil)
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+// Timings is the JSON form of a run's timings: durations in milliseconds
+// since the first KVM_RUN, and the monotonic clock at that moment so a
+// harness that started the process can compute its start-up cost.
+type Timings struct {
+	FirstRunMonoNS int64   `json:"first_run_monotonic_ns"`
+	SetupMS        float64 `json:"setup_ms"` // VMM start to first KVM_RUN
+	InitStartMS    float64 `json:"init_start_ms,omitempty"`
+	ProgramStartMS float64 `json:"program_start_ms,omitempty"`
+	ProgramExitMS  float64 `json:"program_exit_ms,omitempty"`
+	EndMS          float64 `json:"end_ms"`
+	Emulated       bool    `json:"emulated_kernel_mode"`
+}
+
+func writeTimings(w io.Writer, res *vmm.Result) {
+	t := res.Timings
+	ms := func(at time.Time) float64 {
+		if at.IsZero() {
+			return 0
+		}
+		return float64(at.Sub(t.FirstRun)) / 1e6
+	}
+	out := Timings{
+		FirstRunMonoNS: int64(t.FirstRunMono),
+		SetupMS:        float64(t.FirstRun.Sub(t.Start)) / 1e6,
+		InitStartMS:    ms(t.InitStart),
+		ProgramStartMS: ms(t.ProgramStart),
+		ProgramExitMS:  ms(t.ProgramExit),
+		EndMS:          ms(t.End),
+		Emulated:       res.Probe != nil && res.Probe.Emulated,
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// IsUserError reports whether err is about the input (image, flags)
+// rather than a failure inside the VM; used to word messages.
+func IsUserError(err error) bool {
+	var ie *image.Error
+	return errors.As(err, &ie)
+}

@@ -1,0 +1,89 @@
+// Package runner is the process-level glue for running an image, shared
+// by the smolvm CLI and the slim image runtime: the environment becomes
+// launch.Options, failures become smolvm's own exit status, and an
+// executable can tell whether it carries an image. It imports no CLI
+// library, so the runtime in every image stays small.
+package runner
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/smolvm/smolvm/internal/image"
+	"github.com/smolvm/smolvm/internal/launch"
+	"github.com/smolvm/smolvm/internal/vmm"
+)
+
+// RunOptions are the run-time settings taken from the environment, for
+// both `smolvm run` and an image run directly.
+//
+//	SMOLVM_DEBUG=1          kernel and smol-init messages on stderr
+//	SMOLVM_COMPAT=auto|on|off  emulating-host command line (default auto)
+//	SMOLVM_TIMINGS=FILE     write the run's timings as JSON to FILE
+func RunOptions(stdout, stderr io.Writer) (launch.Options, func(), error) {
+	o := launch.Options{Stdout: stdout, Stderr: stderr}
+	o.Debug = truthy(os.Getenv("SMOLVM_DEBUG"))
+	switch c := os.Getenv("SMOLVM_COMPAT"); c {
+	case "", "auto":
+		o.Compat = vmm.CompatAuto
+	case "on", "1", "true":
+		o.Compat = vmm.CompatAlways
+	case "off", "0", "false":
+		o.Compat = vmm.CompatNever
+	default:
+		return o, nil, fmt.Errorf("SMOLVM_COMPAT=%q: want auto, on or off", c)
+	}
+	closeFn := func() {}
+	if p := os.Getenv("SMOLVM_TIMINGS"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return o, nil, fmt.Errorf("SMOLVM_TIMINGS: %w", err)
+		}
+		o.Timings = f
+		closeFn = func() { f.Close() }
+	}
+	return o, closeFn, nil
+}
+
+func truthy(s string) bool {
+	b, err := strconv.ParseBool(s)
+	return err == nil && b
+}
+
+// RunImage boots the image at path with args and returns the exit status,
+// reporting smolvm's own failures on stderr with ExitFailure.
+func RunImage(path string, args []string, stdout, stderr io.Writer) int {
+	o, closeFn, err := RunOptions(stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "smolvm: %v\n", err)
+		return launch.ExitFailure
+	}
+	defer closeFn()
+	o.Args = args
+	status, err := launch.Run(path, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "smolvm: %v\n", err)
+		return launch.ExitFailure
+	}
+	return status
+}
+
+// SelfImage reports whether the running executable carries an image,
+// and its path. Only the executable's end (and, when there is no trailer,
+// its ELF headers) is read. An executable that holds image data without
+// its trailer (a file cut short) is reported as an error.
+func SelfImage() (string, bool, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", false, nil
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return "", false, nil
+	}
+	defer f.Close()
+	ok, err := image.Classify(f)
+	return exe, ok, err
+}
