@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,9 +25,9 @@ const (
 )
 
 type buildFlags struct {
-	output, kernel, rootfs, workdir, memory, hostname, cmdline string
-	binaries, env                                              []string
-	cpus                                                       int
+	output, kernel, rootfs, workdir, memory, hostname, cmdline, entrypoint string
+	binaries, env                                                          []string
+	cpus                                                                   int
 }
 
 func buildCmd() *cobra.Command {
@@ -48,6 +49,7 @@ ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
 	}
 	fl := c.Flags()
 	fl.StringVarP(&f.output, "output", "o", "", "image file to write (required)")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", `entrypoint words ("busybox echo" or ["busybox","echo"]); then every word after -- is a default argument`)
 	fl.StringArrayVar(&f.binaries, "binary", nil, "static x86-64 program to put in /bin (repeatable)")
 	fl.StringVar(&f.rootfs, "rootfs", "", "directory to use as the root filesystem")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
@@ -67,8 +69,9 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if len(f.binaries) == 0 && f.rootfs == "" {
 		return errors.New("build: give the program with --binary FILE or a root filesystem with --rootfs DIR")
 	}
-	if len(args) == 0 {
-		return errors.New("build: no entrypoint: put the program to run after --, e.g. -- busybox echo hello")
+	entry, defArgs, err := splitCommand(f.entrypoint, args)
+	if err != nil {
+		return err
 	}
 	mem, err := parseMemory(f.memory)
 	if err != nil {
@@ -80,8 +83,8 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		}
 	}
 	man := &image.Manifest{
-		Entrypoint:    args[:1],
-		Args:          args[1:],
+		Entrypoint:    entry,
+		Args:          defArgs,
 		Env:           f.env,
 		WorkDir:       f.workdir,
 		MemoryMiB:     mem,
@@ -221,4 +224,26 @@ func parseMemory(s string) (int, error) {
 		return 0, fmt.Errorf("--memory %q: want a size like 128M or 1G", orig)
 	}
 	return n * mult, nil
+}
+
+// splitCommand returns the entrypoint and default arguments: from
+// --entrypoint when given (a JSON array or whitespace-separated words),
+// with every positional word a default argument; otherwise the first
+// positional word is the entrypoint.
+func splitCommand(entrypoint string, args []string) (entry, defArgs []string, err error) {
+	switch e := strings.TrimSpace(entrypoint); {
+	case strings.HasPrefix(e, "["):
+		if err := json.Unmarshal([]byte(e), &entry); err != nil {
+			return nil, nil, fmt.Errorf("--entrypoint %s: not a JSON array of strings: %v", e, err)
+		}
+	case e != "":
+		entry = strings.Fields(e)
+	}
+	if len(entry) > 0 {
+		return entry, args, nil
+	}
+	if len(args) == 0 {
+		return nil, nil, errors.New("build: no entrypoint: put the program to run after --, e.g. -- busybox echo hello")
+	}
+	return args[:1], args[1:], nil
 }

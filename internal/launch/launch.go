@@ -164,6 +164,7 @@ type Timings struct {
 	ProgramExitMS  float64 `json:"program_exit_ms,omitempty"`
 	EndMS          float64 `json:"end_ms"`
 	Emulated       bool    `json:"emulated_kernel_mode"`
+	VMMRSSKiB      int64   `json:"vmm_rss_kib"`
 }
 
 func writeTimings(w io.Writer, res *vmm.Result) {
@@ -182,6 +183,7 @@ func writeTimings(w io.Writer, res *vmm.Result) {
 		ProgramExitMS:  ms(t.ProgramExit),
 		EndMS:          ms(t.End),
 		Emulated:       res.Probe != nil && res.Probe.Emulated,
+		VMMRSSKiB:      res.VMMRSSKiB,
 	}
 	json.NewEncoder(w).Encode(out)
 }

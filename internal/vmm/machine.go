@@ -73,6 +73,9 @@ type Result struct {
 	Probe   *ProbeResult
 	Cmdline string
 	Timings Timings
+	// VMMRSSKiB is the VMM's resident memory outside guest RAM at the
+	// end of the run.
+	VMMRSSKiB int64
 }
 
 // ErrNoStatus is returned when the guest stopped (reset or power-off)
@@ -366,7 +369,7 @@ func (m *Machine) Run() (*Result, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.timings.End = time.Now()
-	res := &Result{Status: m.status, Probe: m.probe, Cmdline: m.cmdline, Timings: m.timings}
+	res := &Result{Status: m.status, Probe: m.probe, Cmdline: m.cmdline, Timings: m.timings, VMMRSSKiB: m.vmmRSSKiB()}
 	if !m.ended {
 		return res, errors.New("vCPUs stopped without a reason")
 	}

@@ -110,6 +110,9 @@ func TestTinyGuestSerialAndExitStatus(t *testing.T) {
 	if out != "hi\n" {
 		t.Errorf("stdout = %q, want %q", out, "hi\n")
 	}
+	if res.VMMRSSKiB <= 0 {
+		t.Errorf("VMM RSS outside guest RAM = %d KiB, want a measurement", res.VMMRSSKiB)
+	}
 	if res.Timings.ProgramStart.IsZero() || res.Timings.FirstRun.IsZero() {
 		t.Errorf("markers not timestamped: %+v", res.Timings)
 	}

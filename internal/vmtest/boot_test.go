@@ -48,7 +48,7 @@ func TestBootBinary(t *testing.T) {
 	})
 	t.Run("args-replace-defaults", func(t *testing.T) {
 		t.Parallel()
-		r := Run(t, img, "two words", "and", "--flag")
+		r := Run(t, img, "echo", "two words", "and", "--flag")
 		if want := "two words and --flag\n"; r.Stdout != want || r.Status != 0 {
 			t.Errorf("stdout %q status %d, want %q 0; stderr:\n%s", r.Stdout, r.Status, want, r.Stderr)
 		}
