@@ -24,7 +24,7 @@ const (
 // CompatCmdline is added on hosts whose KVM emulates guest kernel code
 // (nested KVM on some clouds): it keeps the guest kernel away from
 // instructions that emulator lacks. See docs/kvm-emulating-hosts.md.
-const CompatCmdline = "noxsave nofsgsbase clearcpuid=cx16,popcnt,rdrand,rdseed,smap,rdpid,rdtscp,invpcid,pcid,clflushopt,clwb,pku,avx,avx2,avx512f,sse4_1,sse4_2,xsaveopt,xsavec,xsaves,aes,pclmulqdq,sha_ni,movbe"
+const CompatCmdline = "noxsave nofsgsbase clearcpuid=cx16,popcnt,smap,rdpid,rdtscp,invpcid,pcid,clflushopt,clwb,pku,avx,avx2,avx512f,sse4_1,sse4_2,xsaveopt,xsavec,xsaves,aes,pclmulqdq,sha_ni,movbe"
 
 // Cmdline joins the command line parts, skipping empty ones.
 func Cmdline(parts ...string) string {

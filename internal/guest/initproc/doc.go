@@ -14,8 +14,9 @@
 //  4. Read and validate protocol.ConfigPath; from here on Config.Debug
 //     decides whether step lines are printed (lines from before the config
 //     was read are held and printed then).
-//  5. Set the hostname, chdir to WorkDir, build the environment, resolve
-//     Argv[0] like a shell, start the program, write MarkerProgramStart.
+//  5. Set the hostname, chdir to WorkDir, build the environment, open the
+//     program's stdio and the host-signal line, resolve Argv[0] like a
+//     shell, start the program, write MarkerProgramStart.
 //  6. Supervise: reap every child (PID 1 inherits all orphans), forward
 //     signals, until the program itself has been reaped; MarkerProgramExit.
 //  7. Kill whatever is left, sync, drain the console, write the status to
@@ -36,8 +37,8 @@
 //
 // # Everything OS-facing goes through System
 //
-// Mounts, hostname, chdir, /dev/port, sync, console drain, kill-all and reboot
-// are methods of the System interface. The real implementation is only used
+// Mounts, hostname, chdir, opening the serial lines, /dev/port, sync,
+// console drain, kill-all and reboot are methods of the System interface. The real implementation is only used
 // by Main, which refuses to run unless it is PID 1, so a smol-init started on
 // a developer's machine cannot mount over /proc or reboot it. Starting and
 // reaping the program is not behind the interface: tests run real processes
@@ -57,28 +58,34 @@
 // reboots, and if that fails it sleeps forever. Run recovers panics and turns
 // them into an init error.
 //
-// # Console, process groups and signals
+// # Serial lines, process groups and signals
 //
-// When fd 0 is a terminal, smol-init becomes a session leader with the
-// console as its controlling terminal, and the program runs in a process
-// group of its own that is made the terminal's foreground group. So:
+// The VMM (internal/vmm) wires two UARTs to the host: COM1 (/dev/ttyS0) to
+// its stdout, COM2 (/dev/ttyS1, also the kernel console) to its stderr. The
+// program's stdout is COM1 and its stderr COM2, where smol-init's own
+// messages go too; its stdin is /dev/null because the host sends nothing
+// to read (StdinPath and friends). Both lines are put in raw mode: they
+// are byte pipes to the host, so "\n" must not become "\r\n" and nothing
+// may be echoed back into the host's stderr.
 //
-//   - ^C or ^\ arriving on the console (the VMM passing keystrokes through)
-//     is turned into SIGINT/SIGQUIT for the program's group by the kernel's
-//     line discipline, exactly as on a normal terminal, and an interactive
-//     shell gets job control.
-//   - Signals sent to smol-init (ForwardedSignals) are forwarded to the
-//     program's process group, as a terminal would: a pipeline started by
-//     `sh -c` stops as a whole.
-//   - The program is deliberately not a session leader. When a session
-//     leader whose controlling terminal is a serial port exits, the kernel
-//     hangs the terminal up (disassociate_ctty → tty_vhangup_session), and
-//     the hangup flushes the driver's transmit buffer: the program's last
-//     output would be lost before smol-init could drain it.
-//   - After the program has exited smol-init is in a background, orphaned
-//     process group of its own terminal, where tcdrain fails with EIO. So
-//     the drain ignores SIGTTOU first, which is safe because no program is
-//     started after that point (ignored dispositions survive execve).
+// Host signals arrive on COM2's receive side, one byte per signal number
+// (ReadHostSignals), and join the signals the guest kernel delivers to
+// smol-init in one channel. Those in ForwardedSignals are passed on: SIGINT
+// and SIGQUIT to the program's process group, as a terminal does with ^C
+// and ^\ (the program runs in a group of its own, so a pipeline started by
+// `sh -c` stops as a whole), the rest to the program alone, as kill(1) and
+// container runtimes do. Whatever outlives the program is killed anyway.
+//
+// The program gets no controlling terminal. Nobody types on these lines,
+// and a controlling terminal would hurt: when a session leader whose
+// controlling terminal is a serial port exits, the kernel hangs the
+// terminal up (disassociate_ctty → tty_vhangup_session), and the hangup
+// flushes the UART's transmit buffer, losing the program's last output
+// before smol-init can drain it. An interactive mode, should one come,
+// must therefore make smol-init the session leader owning the terminal and
+// the program only its foreground process group (and then ignore SIGTTOU
+// before draining, since smol-init would be a background group of its own
+// terminal by then).
 //
 // # Reaping
 //

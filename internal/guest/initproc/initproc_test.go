@@ -241,7 +241,7 @@ func TestRunInitErrors(t *testing.T) {
 				t.Error("the program ran despite the init error")
 			}
 			calls := b.sys.log()
-			if indexOf(t, calls, "drain") > indexOf(t, calls, portWrite(protocol.PortInitError, 1)) {
+			if indexOf(t, calls, "drain ttyS1") > indexOf(t, calls, portWrite(protocol.PortInitError, 1)) {
 				t.Errorf("drain must precede the init-error report:\n%s", strings.Join(calls, "\n"))
 			}
 		})

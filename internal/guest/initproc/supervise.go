@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 	"github.com/smolvm/smolvm/internal/guest/protocol"
 )
 
-// ForwardedSignals are passed on to the program's process group when
-// smol-init receives them. Everything else smol-init catches is dropped.
+// ForwardedSignals are passed on to the program when smol-init receives
+// them (see forward for who exactly gets each). Everything else smol-init
+// catches is dropped.
 var ForwardedSignals = []os.Signal{
 	unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2,
 }
@@ -28,6 +30,13 @@ var ForwardedSignals = []os.Signal{
 var CatchSignals = append([]os.Signal{
 	unix.SIGABRT, unix.SIGILL, unix.SIGTRAP, unix.SIGSTKFLT, unix.SIGSYS, unix.SIGPIPE,
 }, ForwardedSignals...)
+
+// groupSignals are the keyboard signals: like a terminal's ^C and ^\, they go
+// to the program's whole process group, so that `sh -c 'a | b'` stops as a
+// whole. The others are requests to the program itself, as kill(1), docker
+// stop or tini send them; what it started is its business, and whatever
+// outlives it is killed when it exits.
+var groupSignals = []os.Signal{unix.SIGINT, unix.SIGQUIT}
 
 func isForwarded(s os.Signal) bool {
 	for _, f := range ForwardedSignals {
@@ -83,7 +92,8 @@ type Process struct {
 }
 
 // Start resolves spec.Argv[0] with LookPath and starts the program in a new
-// process group (whose id is the program's pid). An error of type *StartError means the program could not be
+// process group (whose id is the program's pid). An error of type
+// *StartError means the program could not be
 // executed and carries the shell status (126 or 127); any other error is
 // smol-init's own failure (bad Dir, fork failing).
 //
@@ -115,9 +125,9 @@ func Start(spec Spec) (*Process, error) {
 	}
 
 	stdin, stdout, stderr := orStd(spec.Stdin, os.Stdin), orStd(spec.Stdout, os.Stdout), orStd(spec.Stderr, os.Stderr)
-	// Its own process group, so that forwarded signals reach everything
-	// the program started (a pipeline under sh -c), as a terminal's ^C
-	// would. No controlling terminal: see the package documentation.
+	// Its own process group, so that ^C and ^\ from the host reach
+	// everything it runs in the foreground (see groupSignals). No
+	// controlling terminal: see the package documentation.
 	sys := &syscall.SysProcAttr{Setpgid: true}
 	attr := &syscall.ProcAttr{
 		Dir:   spec.Dir,
@@ -202,24 +212,28 @@ func (p *Process) reap() (status int, err error) {
 	}
 }
 
-// forward sends s to the program's process group, or to the program alone if
-// it has left its group. Invariant: only called while !p.done, so p.Pid still
-// names our (possibly zombie) child and, as its group id, its group.
+// forward sends s to the program's process group if it is one of
+// groupSignals, else to the program alone; if the program has left its
+// group, to the program alone either way. Invariant: only called while
+// !p.done, so p.Pid still names our (possibly zombie) child and, as its
+// group id, its group.
 func (p *Process) forward(s os.Signal) {
 	sig, ok := s.(syscall.Signal)
 	if !ok || !isForwarded(s) || p.done {
 		p.logf("%s: not forwarded", signalName(s))
 		return
 	}
-	err := unix.Kill(-p.Pid, sig)
-	if err != nil {
-		err = unix.Kill(p.Pid, sig)
+	if slices.Contains(groupSignals, s) {
+		if err := unix.Kill(-p.Pid, sig); err == nil {
+			p.logf("forwarded %s to process group %d", signalName(s), p.Pid)
+			return
+		}
 	}
-	if err != nil {
+	if err := unix.Kill(p.Pid, sig); err != nil {
 		p.logf("forward %s to %d: %v", signalName(s), p.Pid, err)
 		return
 	}
-	p.logf("forwarded %s to process group %d", signalName(s), p.Pid)
+	p.logf("forwarded %s to process %d", signalName(s), p.Pid)
 }
 
 func signalName(s os.Signal) string {

@@ -135,31 +135,47 @@ func TestUnforwardedSignalIsDropped(t *testing.T) {
 	}
 }
 
-func TestForwardReachesProcessGroup(t *testing.T) {
-	dir := t.TempDir()
-	pidfile := filepath.Join(dir, "pid")
-	// The background sleep is in the program's process group; nothing
-	// but a signal to the group would end it (sh's death does not).
-	p, err := Start(sh("sleep 30 & echo $! > " + pidfile + ".tmp; mv " + pidfile + ".tmp " + pidfile + "; wait"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sleepPid := readPid(t, pidfile)
-	if pgid, _ := unix.Getpgid(sleepPid); pgid != p.Pid {
-		t.Fatalf("sleep is in group %d, want the program's group %d", pgid, p.Pid)
-	}
-	forward := make(chan os.Signal, 1)
-	forward <- unix.SIGTERM
-	if got := waitFor(t, p, forward); got != 143 {
-		t.Errorf("status %d, want 143", got)
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(sleepPid) {
-		if time.Now().After(deadline) {
-			unix.Kill(sleepPid, unix.SIGKILL)
-			t.Fatal("the program's background child survived SIGTERM to the group")
-		}
-		time.Sleep(10 * time.Millisecond)
+func TestForwardTargets(t *testing.T) {
+	// The program is sh waiting for a foreground child in its process
+	// group. ^C-like signals must reach the child too; the others only
+	// the program, as kill(1) would.
+	for _, tt := range []struct {
+		sig        syscall.Signal
+		childDies  bool
+		wantStatus int
+	}{
+		{unix.SIGINT, true, 130},
+		{unix.SIGQUIT, true, 131},
+		{unix.SIGTERM, false, 143},
+		{unix.SIGHUP, false, 129},
+	} {
+		t.Run(unix.SignalName(tt.sig), func(t *testing.T) {
+			pidfile := filepath.Join(t.TempDir(), "pid")
+			p, err := Start(sh(`sh -c 'echo $$ > ` + pidfile + `.tmp; mv ` + pidfile + `.tmp ` + pidfile + `; exec sleep 30'; echo not reached`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			child := readPid(t, pidfile)
+			defer unix.Kill(child, unix.SIGKILL)
+			if pgid, _ := unix.Getpgid(child); pgid != p.Pid {
+				t.Fatalf("child is in group %d, want the program's group %d", pgid, p.Pid)
+			}
+			forward := make(chan os.Signal, 1)
+			forward <- tt.sig
+			if got := waitFor(t, p, forward); got != tt.wantStatus {
+				t.Errorf("status %d, want %d", got, tt.wantStatus)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for tt.childDies && alive(child) {
+				if time.Now().After(deadline) {
+					t.Fatal("the program's foreground child survived a group signal")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !tt.childDies && !alive(child) {
+				t.Error("the program's child was signalled too")
+			}
+		})
 	}
 }
 
