@@ -43,7 +43,7 @@ demo: deps kernel build
 
 # Unit tests plus real-kernel boots (these skip without /dev/kvm).
 test: deps kernel build
-	SMOLVM_BIN=$(CURDIR)/$(BIN) $(GO) test ./...
+	SMOLVM_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout 40m ./...
 
 # Unit tests only: no kernel, no KVM needed.
 test-unit:
@@ -51,7 +51,7 @@ test-unit:
 
 bench: EXTRA_PKGS = $(APT_BENCH)
 bench: deps kernel build
-	SMOLVM_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x ./internal/bench/
+	SMOLVM_BIN=$(CURDIR)/$(BIN) $(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./internal/bench/
 
 clean:
 	rm -rf $(BIN)

@@ -106,7 +106,9 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := loader.Check(kernel); err != nil {
+	// Images store the kernel flat (entry point and segments) so the
+	// runtime can decode it straight into guest memory.
+	if kernel, err = loader.Flatten(kernel); err != nil {
 		return fmt.Errorf("kernel %s: %w", kernelPath, err)
 	}
 	initPath, err := assetPath("", "SMOLVM_INIT", "smol-init",

@@ -47,11 +47,7 @@ type Options struct {
 // Run boots the image at path and returns the program's exit status.
 // An error means smolvm itself failed; the caller exits ExitFailure.
 func Run(path string, o Options) (int, error) {
-	cfg, err := Config(path, o)
-	if err != nil {
-		return 0, err
-	}
-	m, err := vmm.New(cfg)
+	m, err := create(path, o)
 	if err != nil {
 		return 0, err
 	}
@@ -71,25 +67,26 @@ func Run(path string, o Options) (int, error) {
 	return res.Status, nil
 }
 
-// Config reads and verifies the image and returns the VM configuration
-// for it. Every part's digest is checked before anything boots.
-func Config(path string, o Options) (vmm.Config, error) {
+// create opens the image and builds the VM from it. Kernel and
+// initramfs are decoded straight into guest memory and their digests
+// checked as they stream; a mismatch fails here, before anything runs.
+func create(path string, o Options) (*vmm.Machine, error) {
 	img, err := image.Open(path)
 	if err != nil {
-		return vmm.Config{}, err
+		return nil, err
 	}
 	defer img.Close()
 	man, err := img.Manifest()
 	if err != nil {
-		return vmm.Config{}, err
+		return nil, err
 	}
-	kernel, err := img.ReadPart(image.KernelPart)
+	kernel, err := img.OpenPart(image.KernelPart)
 	if err != nil {
-		return vmm.Config{}, err
+		return nil, err
 	}
-	initrd, err := img.ReadPart(image.InitramfsPart)
+	initrd, err := img.OpenPart(image.InitramfsPart)
 	if err != nil {
-		return vmm.Config{}, err
+		return nil, err
 	}
 	args := man.Args
 	if len(o.Args) > 0 {
@@ -102,9 +99,10 @@ func Config(path string, o Options) (vmm.Config, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	return vmm.Config{
-		Kernel: kernel,
-		Initrd: initrd,
+	return vmm.New(vmm.Config{
+		Kernel:     kernel,
+		Initrd:     initrd,
+		InitrdSize: initrd.Size(),
 		Init: protocol.Config{
 			Argv:     argv,
 			Env:      man.Env,
@@ -119,7 +117,7 @@ func Config(path string, o Options) (vmm.Config, error) {
 		Debug:     o.Debug,
 		Compat:    o.Compat,
 		Profile:   o.Profile,
-	}, nil
+	})
 }
 
 // forwardSignals relays the signals a program expects to receive to the

@@ -131,24 +131,14 @@ func pvhEntry(notes []byte, bo binary.ByteOrder) (uint64, bool) {
 
 func align4(n uint32) uint64 { return (uint64(n) + 3) &^ 3 }
 
-// PlaceInitrd copies the initramfs as high as possible below top (the end
-// of low RAM), aligned down to align, and above kernelEnd. It returns the
-// guest address.
-func PlaceInitrd(mem Memory, initrd []byte, kernelEnd, top, align uint64) (uint64, error) {
-	size := uint64(len(initrd))
-	if size == 0 {
-		return 0, nil
-	}
+// InitrdAddr returns where an initramfs of size bytes goes: as high as
+// possible below top (the end of low RAM), aligned down to align, and
+// above kernelEnd.
+func InitrdAddr(size, kernelEnd, top, align uint64) (uint64, error) {
 	if size > top || (top-size)&^(align-1) < kernelEnd {
 		return 0, fmt.Errorf("initramfs of %d MiB does not fit in guest memory above the kernel; give the VM more memory (--memory)", size>>20)
 	}
-	addr := (top - size) &^ (align - 1)
-	dst, err := mem.Slice(addr, size)
-	if err != nil {
-		return 0, fmt.Errorf("place initramfs: %w", err)
-	}
-	copy(dst, initrd)
-	return addr, nil
+	return (top - size) &^ (align - 1), nil
 }
 
 // discard is a Memory that accepts any range without keeping it, so that

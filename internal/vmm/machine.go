@@ -1,7 +1,7 @@
 package vmm
 
 import (
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -40,16 +40,22 @@ const (
 // Config describes one microVM run. Libraries take options and never read
 // flags or the environment: the CLI fills this in.
 type Config struct {
-	Kernel    []byte          // uncompressed ELF vmlinux with a PVH entry
-	Initrd    []byte          // newc cpio with smol-init at /.smolvm/init
-	Init      protocol.Config // written into the guest at every boot
-	MemoryMiB int
-	VCPUs     int
-	Cmdline   string // extra kernel command line
-	Stdout    io.Writer
-	Stderr    io.Writer
-	Debug     bool // kernel messages to Stderr
-	Compat    CompatMode
+	// Kernel is a flat kernel (loader.Flatten, what images store) or an
+	// uncompressed ELF vmlinux with a PVH entry. A flat kernel is
+	// decoded straight into guest memory.
+	Kernel io.Reader
+	// Initrd is a newc cpio archive of InitrdSize bytes with smol-init
+	// at /.smolvm/init, read straight into guest memory.
+	Initrd     io.Reader
+	InitrdSize int64
+	Init       protocol.Config // written into the guest at every boot
+	MemoryMiB  int
+	VCPUs      int
+	Cmdline    string // extra kernel command line
+	Stdout     io.Writer
+	Stderr     io.Writer
+	Debug      bool // kernel messages to Stderr
+	Compat     CompatMode
 	// Profile, when set, samples guest RIP on vCPU 0 (see Profile).
 	Profile *Profile
 }
@@ -113,7 +119,7 @@ type Machine struct {
 
 // New creates the VM, places kernel and initramfs and prepares the
 // vCPUs. Nothing runs until Run.
-func New(cfg Config) (m *Machine, err error) {
+func New(cfg Config) (_ *Machine, err error) {
 	if cfg.VCPUs < 1 || cfg.VCPUs > x86.MaxVCPUs {
 		return nil, fmt.Errorf("%d vCPUs: must be 1 to %d", cfg.VCPUs, x86.MaxVCPUs)
 	}
@@ -126,7 +132,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	m = &Machine{cfg: cfg, done: make(chan struct{})}
+	m := &Machine{cfg: cfg, done: make(chan struct{})}
 	m.timings.Start = time.Now()
 	defer func() {
 		if err != nil {
@@ -271,17 +277,12 @@ func (m *Machine) setupVCPUs() error {
 	}
 	m.cmdline = Cmdline(BaseCmdline, level, extra, m.cfg.Cmdline)
 
-	k, err := loader.LoadKernel(m.mem, m.cfg.Kernel)
-	if err != nil {
-		return err
-	}
-	initrd, err := m.initrd()
+	k, err := m.loadKernel()
 	if err != nil {
 		return err
 	}
 	ramSize := uint64(m.cfg.MemoryMiB) << 20
-	lowTop := x86.RAMRanges(ramSize)[0][1]
-	initrdAddr, err := loader.PlaceInitrd(m.mem, initrd, k.End, lowTop, x86.InitrdAlign)
+	initrdAddr, initrdSize, err := m.loadInitrd(k.End, x86.RAMRanges(ramSize)[0][1])
 	if err != nil {
 		return err
 	}
@@ -295,7 +296,7 @@ func (m *Machine) setupVCPUs() error {
 	if err := x86.WriteStartInfo(m.mem, x86.StartInfo{
 		Cmdline:    m.cmdline,
 		InitrdAddr: initrdAddr,
-		InitrdSize: uint64(len(initrd)),
+		InitrdSize: initrdSize,
 		Memmap:     x86.Memmap(ramSize),
 	}); err != nil {
 		return err
@@ -310,26 +311,82 @@ func (m *Machine) setupVCPUs() error {
 	return m.cpus[0].SetRegs(x86.PVHRegs(k.Entry))
 }
 
-// initrd is the image's initramfs followed by a second cpio archive
-// holding this run's configuration for smol-init. Linux unpacks
-// concatenated archives in order.
-func (m *Machine) initrd() ([]byte, error) {
+// loadKernel places the kernel in guest memory.
+func (m *Machine) loadKernel() (*loader.Kernel, error) {
+	if m.cfg.Kernel == nil {
+		return nil, errors.New("no kernel")
+	}
+	br := bufio.NewReader(m.cfg.Kernel)
+	head, _ := br.Peek(8)
+	if !loader.IsFlat(head) {
+		b, err := io.ReadAll(br)
+		if err != nil {
+			return nil, fmt.Errorf("read kernel: %w", err)
+		}
+		return loader.LoadKernel(m.mem, b)
+	}
+	k, err := loader.LoadFlat(m.mem, br)
+	if err != nil {
+		return nil, err
+	}
+	// Read to the end: a verifying reader (image.PartReader) gives its
+	// verdict there.
+	if err := expectEOF(br); err != nil {
+		return nil, fmt.Errorf("kernel: %w", err)
+	}
+	return k, nil
+}
+
+// loadInitrd places the image's initramfs followed by a second cpio
+// archive holding this run's configuration for smol-init, as high as
+// possible below top. Linux unpacks concatenated archives in order.
+func (m *Machine) loadInitrd(kernelEnd, top uint64) (addr, size uint64, err error) {
 	cfg := m.cfg.Init
 	cfg.Debug = cfg.Debug || m.cfg.Debug
-	js, err := json.Marshal(cfg)
+	extra, err := ConfigArchive(cfg)
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
-	extra, err := configArchive(js)
+	base := uint64(m.cfg.InitrdSize)
+	if m.cfg.Initrd == nil || m.cfg.InitrdSize < 0 {
+		base = 0
+	}
+	pad := (4 - base%4) % 4 // each archive starts 4-byte aligned
+	size = base + pad + uint64(len(extra))
+	addr, err = loader.InitrdAddr(size, kernelEnd, top, x86.InitrdAlign)
 	if err != nil {
-		return nil, err
+		return 0, 0, err
 	}
-	base := m.cfg.Initrd
-	pad := (4 - len(base)%4) % 4
-	out := make([]byte, 0, len(base)+pad+len(extra))
-	out = append(out, base...)
-	out = append(out, make([]byte, pad)...)
-	return append(out, extra...), nil
+	dst, err := m.mem.Slice(addr, size)
+	if err != nil {
+		return 0, 0, err
+	}
+	if base > 0 {
+		if _, err := io.ReadFull(m.cfg.Initrd, dst[:base]); err != nil {
+			return 0, 0, fmt.Errorf("read initramfs: %w", err)
+		}
+		if err := expectEOF(m.cfg.Initrd); err != nil {
+			return 0, 0, fmt.Errorf("initramfs: %w", err)
+		}
+	}
+	clear(dst[base : base+pad])
+	copy(dst[base+pad:], extra)
+	return addr, size, nil
+}
+
+// expectEOF reads once more and wants the end of the stream.
+func expectEOF(r io.Reader) error {
+	var one [1]byte
+	n, err := r.Read(one[:])
+	switch {
+	case n > 0:
+		return errors.New("longer than expected")
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return expectEOF(r)
+	}
+	return err
 }
 
 // Cmdline is the kernel command line the guest boots with.

@@ -2,8 +2,10 @@ package vmm
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
+	"github.com/smolvm/smolvm/internal/loader"
+	"github.com/smolvm/smolvm/internal/loader/loadertest"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -19,45 +21,8 @@ import (
 
 const tinyLoadAddr = 0x100000
 
-// tinyKernel wraps 32-bit code in an ELF vmlinux with a PVH note, the
-// smallest thing LoadKernel accepts.
-func tinyKernel(code []byte) []byte {
-	le := binary.LittleEndian
-	const codeOff, noteOff = 0x1000, 0x800
-	note := make([]byte, 20)
-	le.PutUint32(note[0:], 4)  // namesz
-	le.PutUint32(note[4:], 4)  // descsz
-	le.PutUint32(note[8:], 18) // XEN_ELFNOTE_PHYS32_ENTRY
-	copy(note[12:], "Xen\x00")
-	le.PutUint32(note[16:], tinyLoadAddr)
-
-	f := make([]byte, codeOff+len(code))
-	copy(f, "\x7fELF\x02\x01\x01")
-	le.PutUint16(f[16:], 2)  // ET_EXEC
-	le.PutUint16(f[18:], 62) // EM_X86_64
-	le.PutUint32(f[20:], 1)
-	le.PutUint64(f[24:], tinyLoadAddr)
-	le.PutUint64(f[32:], 64) // program headers right after the header
-	le.PutUint16(f[52:], 64)
-	le.PutUint16(f[54:], 56)
-	le.PutUint16(f[56:], 2)
-	ph := func(i int, typ uint32, off, addr, size uint64) {
-		p := f[64+56*i:]
-		le.PutUint32(p[0:], typ)
-		le.PutUint32(p[4:], 5)
-		le.PutUint64(p[8:], off)
-		le.PutUint64(p[16:], addr)
-		le.PutUint64(p[24:], addr)
-		le.PutUint64(p[32:], size)
-		le.PutUint64(p[40:], size)
-		le.PutUint64(p[48:], 4)
-	}
-	ph(0, 1, codeOff, tinyLoadAddr, uint64(len(code))) // PT_LOAD
-	ph(1, 4, noteOff, 0, uint64(len(note)))            // PT_NOTE
-	copy(f[noteOff:], note)
-	copy(f[codeOff:], code)
-	return f
-}
+// tinyKernel wraps 32-bit code in an ELF vmlinux with a PVH note.
+func tinyKernel(code []byte) []byte { return loadertest.ELF(tinyLoadAddr, code, true, 4) }
 
 // asm helpers for 32-bit code.
 func outb(port uint16, v byte) []byte {
@@ -73,13 +38,14 @@ func runTiny(t *testing.T, code []byte) (*Result, string, error) {
 	}
 	var out bytes.Buffer
 	m, err := New(Config{
-		Kernel:    tinyKernel(code),
-		Initrd:    []byte("initrd"),
-		Init:      protocol.Config{Argv: []string{"x"}},
-		MemoryMiB: 16,
-		VCPUs:     1,
-		Stdout:    &out,
-		Compat:    CompatNever,
+		Kernel:     bytes.NewReader(tinyKernel(code)),
+		Initrd:     strings.NewReader("initrd"),
+		InitrdSize: 6,
+		Init:       protocol.Config{Argv: []string{"x"}},
+		MemoryMiB:  16,
+		VCPUs:      1,
+		Stdout:     &out,
+		Compat:     CompatNever,
 	})
 	if err != nil {
 		if errors.Is(err, kvm.ErrNoKVM) {
@@ -171,5 +137,60 @@ func TestTinyGuestUnknownPortsAndMMIO(t *testing.T) {
 	}
 	if res.Status != 0xff {
 		t.Errorf("status = %#x, want 0xff from an unclaimed port", res.Status)
+	}
+}
+
+func TestTinyGuestFlatKernel(t *testing.T) {
+	if _, err := os.Stat(kvm.DevicePath); err != nil {
+		t.Skipf("no %s", kvm.DevicePath)
+	}
+	code := append(outb(x86.ControlPortExit, 9), hang...)
+	flat, err := loader.Flatten(tinyKernel(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Kernel: bytes.NewReader(flat), MemoryMiB: 16, VCPUs: 1, Compat: CompatNever, Init: protocol.Config{Argv: []string{"x"}}}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	res, err := m.Run()
+	if err != nil || res.Status != 9 {
+		t.Fatalf("status %v err %v, want 9", res, err)
+	}
+}
+
+// failAtEOF stands for a verifying reader whose digest does not match:
+// all data reads fine, the end of the stream is an error.
+type failAtEOF struct{ r io.Reader }
+
+var errDigest = errors.New("digest mismatch")
+
+func (f failAtEOF) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if err == io.EOF {
+		return n, errDigest
+	}
+	return n, err
+}
+
+func TestVerdictAtEndOfStreamStopsBoot(t *testing.T) {
+	if _, err := os.Stat(kvm.DevicePath); err != nil {
+		t.Skipf("no %s", kvm.DevicePath)
+	}
+	flat, _ := loader.Flatten(tinyKernel(hang))
+	for name, cfg := range map[string]Config{
+		"kernel": {Kernel: failAtEOF{bytes.NewReader(flat)}},
+		"initrd": {Kernel: bytes.NewReader(flat), Initrd: failAtEOF{strings.NewReader("abcd")}, InitrdSize: 4},
+	} {
+		cfg.MemoryMiB, cfg.VCPUs, cfg.Compat = 16, 1, CompatNever
+		m, err := New(cfg)
+		if err == nil {
+			m.Close()
+		}
+		if !errors.Is(err, errDigest) {
+			t.Errorf("%s: New err = %v, want the reader's verdict", name, err)
+		}
 	}
 }

@@ -1,0 +1,111 @@
+package loader
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// The flat kernel format is what an image stores: the ELF vmlinux reduced
+// to its PVH entry point and loadable segments, so the runtime can stream
+// each segment straight into guest memory (decoding it on the way) without
+// ever holding the whole ELF file in its heap.
+//
+//	magic    [8]byte "SMOLKRN1"
+//	entry    uint64
+//	count    uint32  (segments, at most maxSegments)
+//	reserved uint32
+//	count × {paddr, filesz, memsz uint64}
+//	the file bytes of each segment, in order
+const flatMagic = "SMOLKRN1"
+
+// Flatten converts an ELF vmlinux (checked as LoadKernel would) into the
+// flat format.
+func Flatten(image []byte) ([]byte, error) {
+	if err := Check(image); err != nil {
+		return nil, err
+	}
+	f, err := elf.NewFile(bytes.NewReader(image))
+	if err != nil {
+		return nil, err
+	}
+	var segs []*elf.Prog
+	var entry uint64
+	for _, p := range f.Progs {
+		switch p.Type {
+		case elf.PT_LOAD:
+			segs = append(segs, p)
+		case elf.PT_NOTE:
+			if e, ok := pvhEntry(image[p.Off:p.Off+p.Filesz], f.ByteOrder); ok && entry == 0 {
+				entry = e
+			}
+		}
+	}
+	le := binary.LittleEndian
+	var buf bytes.Buffer
+	hdr := make([]byte, 24+24*len(segs))
+	copy(hdr, flatMagic)
+	le.PutUint64(hdr[8:], entry)
+	le.PutUint32(hdr[16:], uint32(len(segs)))
+	for i, p := range segs {
+		h := hdr[24+24*i:]
+		le.PutUint64(h[0:], p.Paddr)
+		le.PutUint64(h[8:], p.Filesz)
+		le.PutUint64(h[16:], p.Memsz)
+	}
+	buf.Write(hdr)
+	for _, p := range segs {
+		buf.Write(image[p.Off : p.Off+p.Filesz])
+	}
+	return buf.Bytes(), nil
+}
+
+// IsFlat reports whether b starts like a flat kernel.
+func IsFlat(b []byte) bool { return bytes.HasPrefix(b, []byte(flatMagic)) }
+
+// LoadFlat reads a flat kernel from r, decoding each segment directly into
+// guest memory. Every header value is checked before it is used.
+func LoadFlat(mem Memory, r io.Reader) (*Kernel, error) {
+	le := binary.LittleEndian
+	var hdr [24]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, fmt.Errorf("flat kernel header: %w", err)
+	}
+	if string(hdr[:8]) != flatMagic {
+		return nil, errors.New("kernel is not in smolvm's flat format")
+	}
+	k := &Kernel{Entry: le.Uint64(hdr[8:])}
+	n := le.Uint32(hdr[16:])
+	if n == 0 || n > maxSegments {
+		return nil, fmt.Errorf("flat kernel has %d segments, want 1 to %d", n, maxSegments)
+	}
+	segs := make([]byte, 24*n)
+	if _, err := io.ReadFull(r, segs); err != nil {
+		return nil, fmt.Errorf("flat kernel segment table: %w", err)
+	}
+	for i := uint32(0); i < n; i++ {
+		s := segs[24*i:]
+		paddr, filesz, memsz := le.Uint64(s[0:]), le.Uint64(s[8:]), le.Uint64(s[16:])
+		if filesz > memsz {
+			return nil, fmt.Errorf("kernel segment at %#x: file size %#x exceeds memory size %#x", paddr, filesz, memsz)
+		}
+		dst, err := mem.Slice(paddr, memsz)
+		if err != nil {
+			return nil, fmt.Errorf("kernel segment %#x+%#x does not fit in guest memory (give the VM more memory?): %w", paddr, memsz, err)
+		}
+		if _, err := io.ReadFull(r, dst[:filesz]); err != nil {
+			return nil, fmt.Errorf("kernel segment at %#x: %w", paddr, err)
+		}
+		clear(dst[filesz:])
+		if end := paddr + memsz; end > k.End {
+			k.End = end
+		}
+	}
+	if k.Entry == 0 {
+		return nil, ErrNoPVH
+	}
+	return k, nil
+}
