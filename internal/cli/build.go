@@ -129,7 +129,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		return err
 	}
 	if err := writeImage(f.output, runtimePath, kernel, initrd, man); err != nil {
-		return err
+		return fmt.Errorf("write image %s: %w (nothing was written under that name)", f.output, err)
 	}
 	st, err := os.Stat(f.output)
 	if err != nil {
