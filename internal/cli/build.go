@@ -25,9 +25,9 @@ const (
 )
 
 type buildFlags struct {
-	output, kernel, rootfs, workdir, memory, hostname, cmdline, entrypoint string
-	binaries, env                                                          []string
-	cpus                                                                   int
+	output, kernel, rootfs, workdir, memory, hostname, cmdline, entrypoint, root string
+	binaries, env                                                                []string
+	cpus                                                                         int
 }
 
 func buildCmd() *cobra.Command {
@@ -58,6 +58,7 @@ ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
 	fl.IntVar(&f.cpus, "cpus", defaultVCPUs, "virtual CPUs")
 	fl.StringVar(&f.hostname, "hostname", "", "guest hostname (default smolvm)")
 	fl.StringVar(&f.cmdline, "cmdline", "", "extra kernel command line")
+	fl.StringVar(&f.root, "root", "auto", "where the root filesystem goes: initramfs, erofs (a read-only block device with a tmpfs overlay), or auto (erofs above 1 MiB)")
 	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, an uncompressed ELF vmlinux with PVH (default: vmlinux next to smolvm, or $SMOLVM_KERNEL)")
 	return c
 }
@@ -120,7 +121,11 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	initrd, err := rootfs.Build(rootfs.Spec{Dir: f.rootfs, Binaries: f.binaries, Init: initBin})
+	layout, err := rootfs.ParseLayout(f.root)
+	if err != nil {
+		return err
+	}
+	root, err := rootfs.BuildLayout(rootfs.Spec{Dir: f.rootfs, Binaries: f.binaries, Init: initBin}, layout)
 	if err != nil {
 		return err
 	}
@@ -128,7 +133,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeImage(f.output, runtimePath, kernel, initrd, man); err != nil {
+	if err := writeImage(f.output, runtimePath, kernel, root, man); err != nil {
 		return fmt.Errorf("write image %s: %w (nothing was written under that name)", f.output, err)
 	}
 	st, err := os.Stat(f.output)
@@ -152,7 +157,7 @@ func runtimePath() (string, error) {
 // writeImage writes the image to a temporary file beside out and renames
 // it into place, so a failure (a full disk) never leaves a half-written
 // image under the requested name.
-func writeImage(out, runtimePath string, kernel, initrd []byte, man *image.Manifest) (err error) {
+func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man *image.Manifest) (err error) {
 	rt, err := os.Open(runtimePath)
 	if err != nil {
 		return err
@@ -181,8 +186,14 @@ func writeImage(out, runtimePath string, kernel, initrd []byte, man *image.Manif
 	if _, err := w.AddPart(image.KernelPart, bytes.NewReader(kernel), image.LZ4); err != nil {
 		return err
 	}
-	if _, err := w.AddPart(image.InitramfsPart, bytes.NewReader(initrd), image.LZ4); err != nil {
+	if _, err := w.AddPart(image.InitramfsPart, bytes.NewReader(root.Initramfs), image.LZ4); err != nil {
 		return err
+	}
+	if root.EROFS != nil {
+		// Raw: the guest reads it in place through virtio-blk.
+		if _, err := w.AddPart(image.RootFSPart, bytes.NewReader(root.EROFS), image.Raw); err != nil {
+			return err
+		}
 	}
 	if _, err := w.AddManifest(man); err != nil {
 		return err

@@ -53,7 +53,10 @@ const (
 const (
 	KernelPart    = "kernel"
 	InitramfsPart = "initramfs"
-	ManifestPart  = "manifest"
+	// RootFSPart, when present, is an EROFS root filesystem stored raw
+	// and served to the guest as its first virtio block device.
+	RootFSPart   = "rootfs"
+	ManifestPart = "manifest"
 )
 
 // Encoding is how a part's data is stored in the file.

@@ -113,3 +113,20 @@ func ReadFull(r io.Reader, b []byte) error {
 	}
 	return err
 }
+
+// RawSection returns the stored bytes of a raw part as a section of the
+// image file, for a device that serves them in place (the root
+// filesystem, read by the guest through virtio-blk without being copied
+// or extracted). Its digest is checked only by reading it through
+// OpenPart or Verify.
+func (r *Reader) RawSection(name string) (*io.SectionReader, error) {
+	i, ok := r.index[name]
+	if !ok {
+		return nil, r.wrap(name, "open part", ErrNoPart)
+	}
+	p := &r.parts[i]
+	if p.Encoding != Raw {
+		return nil, r.wrap(name, "open part", corruptf("encoding is %s; only a raw part can be served in place", p.Encoding))
+	}
+	return io.NewSectionReader(r.r, p.Offset, p.Size), nil
+}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,12 +44,88 @@ type Options struct {
 	Timings io.Writer
 	// Profile, when set, samples guest RIP during the run.
 	Profile *vmm.Profile
+	// Disks are extra block devices, after the image's root device:
+	// /dev/vda (or /dev/vdb when the image has a root part), and so on.
+	Disks []DiskSpec
 }
+
+// DiskSpec is a host file given to the guest as a block device.
+type DiskSpec struct {
+	Path     string
+	ReadOnly bool
+}
+
+// ParseDisk reads PATH[:ro].
+func ParseDisk(s string) (DiskSpec, error) {
+	d := DiskSpec{Path: s}
+	if p, ok := strings.CutSuffix(s, ":ro"); ok {
+		d = DiskSpec{Path: p, ReadOnly: true}
+	}
+	if d.Path == "" {
+		return d, fmt.Errorf("--disk %q: want PATH or PATH:ro", s)
+	}
+	return d, nil
+}
+
+// openDisks opens the extra disks; the files stay open until the run ends.
+func openDisks(specs []DiskSpec) ([]vmm.Disk, func(), error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	var disks []vmm.Disk
+	for _, s := range specs {
+		flag := os.O_RDWR
+		if s.ReadOnly {
+			flag = os.O_RDONLY
+		}
+		f, err := os.OpenFile(s.Path, flag, 0)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("disk: %w", err)
+		}
+		files = append(files, f)
+		st, err := f.Stat()
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("disk: %w", err)
+		}
+		if !st.Mode().IsRegular() || st.Size()%512 != 0 || st.Size() == 0 {
+			closeAll()
+			return nil, nil, fmt.Errorf("disk %s: must be a regular file whose size is a non-zero multiple of 512 bytes (it is %d); e.g. truncate -s 64M %s", s.Path, st.Size(), s.Path)
+		}
+		var backend io.ReaderAt = f
+		if s.ReadOnly {
+			backend = readOnly{f} // no WriterAt: the device refuses writes
+		}
+		disks = append(disks, vmm.Disk{Backend: backend, Size: st.Size(), ReadOnly: s.ReadOnly, ID: filepath.Base(s.Path)})
+	}
+	return disks, closeAll, nil
+}
+
+// readOnly hides a file's write methods.
+type readOnly struct{ f *os.File }
+
+func (r readOnly) ReadAt(b []byte, off int64) (int, error) { return r.f.ReadAt(b, off) }
 
 // Run boots the image at path and returns the program's exit status.
 // An error means smolvm itself failed; the caller exits ExitFailure.
 func Run(path string, o Options) (int, error) {
-	m, err := create(path, o)
+	// The image stays open for the whole run: a root filesystem part is
+	// served to the guest straight from the file.
+	img, err := image.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer img.Close()
+	extra, closeDisks, err := openDisks(o.Disks)
+	if err != nil {
+		return 0, err
+	}
+	defer closeDisks()
+	m, err := create(img, o, extra)
 	if err != nil {
 		return 0, err
 	}
@@ -67,15 +145,14 @@ func Run(path string, o Options) (int, error) {
 	return res.Status, nil
 }
 
-// create opens the image and builds the VM from it. Kernel and
-// initramfs are decoded straight into guest memory and their digests
-// checked as they stream; a mismatch fails here, before anything runs.
-func create(path string, o Options) (*vmm.Machine, error) {
-	img, err := image.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer img.Close()
+// DefaultRootTmpfsMiB caps the writable layer over a block-device root.
+const DefaultRootTmpfsMiB = 64
+
+// create builds the VM from the image. Kernel and initramfs are decoded
+// straight into guest memory and their digests checked as they stream; a
+// root filesystem part is checked in full and then served in place. A
+// mismatch fails here, before anything runs.
+func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, error) {
 	man, err := img.Manifest()
 	if err != nil {
 		return nil, err
@@ -88,6 +165,20 @@ func create(path string, o Options) (*vmm.Machine, error) {
 	if err != nil {
 		return nil, err
 	}
+	var disks []vmm.Disk
+	var root *protocol.Root
+	if _, ok := img.Part(image.RootFSPart); ok {
+		if err := verifyPart(img, image.RootFSPart); err != nil {
+			return nil, err
+		}
+		sec, err := img.RawSection(image.RootFSPart)
+		if err != nil {
+			return nil, err
+		}
+		disks = append(disks, vmm.Disk{Backend: sec, Size: sec.Size(), ReadOnly: true, ID: "smolvm-root"})
+		root = &protocol.Root{Device: "/dev/vda", FSType: "erofs", TmpfsMiB: DefaultRootTmpfsMiB}
+	}
+	disks = append(disks, extra...)
 	args := man.Args
 	if len(o.Args) > 0 {
 		args = o.Args
@@ -108,7 +199,9 @@ func create(path string, o Options) (*vmm.Machine, error) {
 			Env:      man.Env,
 			WorkDir:  man.WorkDir,
 			Hostname: man.Hostname,
+			Root:     root,
 		},
+		Disks:     disks,
 		MemoryMiB: man.MemoryMiB,
 		VCPUs:     man.VCPUs,
 		Cmdline:   man.Cmdline,
@@ -118,6 +211,16 @@ func create(path string, o Options) (*vmm.Machine, error) {
 		Compat:    o.Compat,
 		Profile:   o.Profile,
 	})
+}
+
+// verifyPart reads a part through its digest check.
+func verifyPart(img *image.ReadCloser, name string) error {
+	pr, err := img.OpenPart(name)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, pr)
+	return err
 }
 
 // forwardSignals relays the signals a program expects to receive to the

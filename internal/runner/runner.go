@@ -55,6 +55,11 @@ func truthy(s string) bool {
 // RunImage boots the image at path with args and returns the exit status,
 // reporting smolvm's own failures on stderr with ExitFailure.
 func RunImage(path string, args []string, stdout, stderr io.Writer) int {
+	return RunImageWith(path, args, nil, stdout, stderr)
+}
+
+// RunImageWith is RunImage with extra disks.
+func RunImageWith(path string, args []string, disks []launch.DiskSpec, stdout, stderr io.Writer) int {
 	o, closeFn, err := RunOptions(stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "smolvm: %v\n", err)
@@ -62,6 +67,7 @@ func RunImage(path string, args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeFn()
 	o.Args = args
+	o.Disks = disks
 	status, err := launch.Run(path, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "smolvm: %v\n", err)

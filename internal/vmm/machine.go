@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/smolvm/smolvm/internal/virtio"
+	"github.com/smolvm/smolvm/internal/virtio/blk"
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +61,17 @@ type Config struct {
 	Compat     CompatMode
 	// Profile, when set, samples guest RIP on vCPU 0 (see Profile).
 	Profile *Profile
+	// Disks are virtio block devices, /dev/vda first.
+	Disks []Disk
+}
+
+// Disk is a virtio block device's backing store. Backend may also be an
+// io.WriterAt with Sync (an *os.File) for a writable disk.
+type Disk struct {
+	Backend  io.ReaderAt
+	Size     int64
+	ReadOnly bool
+	ID       string // what the guest reads with GET_ID (at most 20 bytes)
 }
 
 // Timings are timestamps of the run's milestones, taken on the host.
@@ -94,16 +108,18 @@ var ErrInit = errors.New("smol-init failed inside the guest (its message is abov
 
 // Machine is a configured microVM.
 type Machine struct {
-	cfg     Config
-	sys     *kvm.System
-	vm      *kvm.VM
-	mem     *memory.Memory
-	cpus    []*kvm.VCPU
-	bus     PortBus
-	com1    *legacy.Serial
-	com2    *legacy.Serial
-	cmdline string
-	probe   *ProbeResult
+	cfg           Config
+	sys           *kvm.System
+	vm            *kvm.VM
+	mem           *memory.Memory
+	cpus          []*kvm.VCPU
+	bus           PortBus
+	mmio          MMIOBus
+	virtioCmdline string // virtio_mmio.device= declarations
+	com1          *legacy.Serial
+	com2          *legacy.Serial
+	cmdline       string
+	probe         *ProbeResult
 
 	tids      []atomic.Int32 // OS thread of each running vCPU, for kicks
 	stopped   atomic.Bool
@@ -171,6 +187,9 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err = m.setupDevices(); err != nil {
 		return nil, err
 	}
+	if err = m.setupVirtio(); err != nil {
+		return nil, err
+	}
 	if err = m.setupVCPUs(); err != nil {
 		return nil, err
 	}
@@ -196,15 +215,8 @@ func (m *Machine) setupMemory() error {
 }
 
 func (m *Machine) setupDevices() error {
-	edge := func(gsi uint32) func() {
-		return func() {
-			// An edge: KVM latches the rising transition.
-			m.vm.IRQLine(gsi, true)
-			m.vm.IRQLine(gsi, false)
-		}
-	}
-	m.com1 = legacy.NewSerial(m.cfg.Stdout, edge(x86.COM1IRQ))
-	m.com2 = legacy.NewSerial(m.cfg.Stderr, edge(x86.COM2IRQ))
+	m.com1 = legacy.NewSerial(m.cfg.Stdout, m.edge(x86.COM1IRQ))
+	m.com2 = legacy.NewSerial(m.cfg.Stderr, m.edge(x86.COM2IRQ))
 	ctl := &legacy.Control{
 		Exit:      func(s byte) { m.finish(int(s), nil) },
 		Marker:    m.marker,
@@ -258,15 +270,44 @@ func (m *Machine) setupVCPUs() error {
 	}
 	m.tids = make([]atomic.Int32, len(m.cpus))
 
-	compat := m.cfg.Compat == CompatAlways
+	// The emulation probe, the kernel and the initramfs touch disjoint
+	// guest memory (low pages, the kernel's addresses, the top of RAM)
+	// and read the image through independent readers: do them at once.
+	// Decoding and hashing is most of the VMM's start-up.
+	ramSize := uint64(m.cfg.MemoryMiB) << 20
+	var (
+		wg                     sync.WaitGroup
+		k                      *loader.Kernel
+		probeErr, kernErr      error
+		initrdAddr, initrdSize uint64
+	)
 	if m.cfg.Compat == CompatAuto {
-		p, err := probe(m.cpus[0], m.mem)
-		if err != nil {
-			return err
-		}
-		m.probe = &p
-		compat = p.Emulated
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var p ProbeResult
+			p, probeErr = probe(m.cpus[0], m.mem)
+			m.probe = &p
+		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		k, kernErr = m.loadKernel()
+	}()
+	// The initramfs goes at the top of low RAM whatever the kernel's
+	// size; that they do not overlap is checked once both are known.
+	initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
+	wg.Wait()
+	for _, e := range []error{kernErr, err, probeErr} {
+		if e != nil {
+			return e
+		}
+	}
+	if k.End > initrdAddr {
+		return fmt.Errorf("initramfs of %d MiB does not fit in guest memory above the kernel; give the VM more memory (--memory)", initrdSize>>20)
+	}
+	compat := m.cfg.Compat == CompatAlways || (m.probe != nil && m.probe.Emulated)
 	level := QuietCmdline
 	if m.cfg.Debug {
 		level = DebugCmdline
@@ -275,17 +316,8 @@ func (m *Machine) setupVCPUs() error {
 	if compat {
 		extra = CompatCmdline
 	}
-	m.cmdline = Cmdline(BaseCmdline, level, extra, m.cfg.Cmdline)
+	m.cmdline = Cmdline(BaseCmdline, level, extra, m.virtioCmdline, m.cfg.Cmdline)
 
-	k, err := m.loadKernel()
-	if err != nil {
-		return err
-	}
-	ramSize := uint64(m.cfg.MemoryMiB) << 20
-	initrdAddr, initrdSize, err := m.loadInitrd(k.End, x86.RAMRanges(ramSize)[0][1])
-	if err != nil {
-		return err
-	}
 	mp, err := x86.MPTable(m.cfg.VCPUs)
 	if err != nil {
 		return err
@@ -309,6 +341,37 @@ func (m *Machine) setupVCPUs() error {
 		return err
 	}
 	return m.cpus[0].SetRegs(x86.PVHRegs(k.Entry))
+}
+
+// setupVirtio puts each disk on the MMIO bus as a virtio-mmio device and
+// declares it on the kernel command line (no ACPI, no PCI: the kernel
+// learns about virtio-mmio devices from virtio_mmio.device=).
+func (m *Machine) setupVirtio() error {
+	if len(m.cfg.Disks) > x86.MaxVirtioDevices {
+		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices)
+	}
+	var decl []string
+	for i, d := range m.cfg.Disks {
+		base := uint64(x86.VirtioMMIOBase + i*x86.VirtioMMIOStride)
+		irq := uint32(x86.VirtioIRQBase + i)
+		dev := blk.New(d.Backend, d.Size, d.ReadOnly, d.ID)
+		t := virtio.NewMMIO(dev, m.mem, m.edge(irq))
+		if err := m.mmio.Add(base, x86.VirtioMMIOStride, t); err != nil {
+			return err
+		}
+		decl = append(decl, fmt.Sprintf("virtio_mmio.device=%dK@%#x:%d", x86.VirtioMMIOStride>>10, base, irq))
+	}
+	m.virtioCmdline = strings.Join(decl, " ")
+	return nil
+}
+
+// edge returns a function raising an edge on interrupt line gsi.
+func (m *Machine) edge(gsi uint32) func() {
+	return func() {
+		// KVM latches the rising transition.
+		m.vm.IRQLine(gsi, true)
+		m.vm.IRQLine(gsi, false)
+	}
 }
 
 // loadKernel places the kernel in guest memory.
@@ -519,12 +582,11 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 			}
 		}
 	case kvm.ExitMMIO:
-		// No MMIO devices yet: reads of unclaimed addresses return all
-		// ones, writes are dropped, as on a bus with nothing there.
-		if mm := cpu.MMIO(); !mm.Write {
-			for i := range mm.Data {
-				mm.Data[i] = 0xff
-			}
+		mm := cpu.MMIO()
+		if mm.Write {
+			m.mmio.Write(mm.Addr, mm.Data)
+		} else {
+			m.mmio.Read(mm.Addr, mm.Data)
 		}
 	case kvm.ExitIntr, kvm.ExitIRQWindowOpen:
 		// A signal (stop request or runtime preemption): loop re-checks.

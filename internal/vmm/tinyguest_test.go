@@ -194,3 +194,53 @@ func TestVerdictAtEndOfStreamStopsBoot(t *testing.T) {
 		}
 	}
 }
+
+func TestInitrdOverlappingKernelRefused(t *testing.T) {
+	if _, err := os.Stat(kvm.DevicePath); err != nil {
+		t.Skipf("no %s", kvm.DevicePath)
+	}
+	size := int64(15 << 20) // 16 MiB of RAM, kernel at 1 MiB
+	m, err := New(Config{
+		Kernel:     bytes.NewReader(tinyKernel(hang)),
+		Initrd:     io.LimitReader(zeros{}, size),
+		InitrdSize: size,
+		MemoryMiB:  16, VCPUs: 1, Compat: CompatNever,
+	})
+	if err == nil {
+		m.Close()
+		t.Fatal("an initramfs overlapping the kernel was accepted")
+	}
+	if !strings.Contains(err.Error(), "give the VM more memory") {
+		t.Errorf("err = %v, want advice to give more memory", err)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(b []byte) (int, error) { clear(b); return len(b), nil }
+
+func TestTinyGuestSeesVirtioMMIO(t *testing.T) {
+	if _, err := os.Stat(kvm.DevicePath); err != nil {
+		t.Skipf("no %s", kvm.DevicePath)
+	}
+	// mov eax, [VirtioMMIOBase + 8] (device ID); report it.
+	code := []byte{0xa1, 0x08, 0x00, 0x00, 0xd0}
+	code = append(code, 0x66, 0xba, byte(x86.ControlPortExit&0xff), byte(x86.ControlPortExit>>8), 0xee)
+	code = append(code, hang...)
+	m, err := New(Config{
+		Kernel:    bytes.NewReader(tinyKernel(code)),
+		MemoryMiB: 16, VCPUs: 1, Compat: CompatNever,
+		Disks: []Disk{{Backend: strings.NewReader(strings.Repeat("x", 4096)), Size: 4096}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !strings.Contains(m.Cmdline(), "virtio_mmio.device=4K@0xd0000000:5") {
+		t.Errorf("command line lacks the device: %s", m.Cmdline())
+	}
+	res, err := m.Run()
+	if err != nil || res.Status != 2 {
+		t.Fatalf("status %v err %v, want 2 (virtio block device ID)", res, err)
+	}
+}

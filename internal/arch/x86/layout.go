@@ -51,6 +51,10 @@ const (
 	MMIOGapStart = 0xc0000000
 	// MMIOGapEnd is 4 GiB.
 	MMIOGapEnd = 0x100000000
+	// VirtioMMIOBase is the first virtio-mmio device window; device i is
+	// at VirtioMMIOBase + i*VirtioMMIOStride, interrupt VirtioIRQBase + i.
+	VirtioMMIOBase   = 0xd0000000
+	VirtioMMIOStride = 0x1000
 	// IOAPICAddr and LAPICAddr are the architectural APIC addresses,
 	// inside the MMIO gap.
 	IOAPICAddr = 0xfec00000
@@ -82,6 +86,12 @@ const (
 	// ControlPortProbe is written by the emulation probe when its loop
 	// ends (never by Linux).
 	ControlPortProbe = 0x603
+
+	// VirtioIRQBase is the interrupt line of the first virtio device
+	// (lines 3 and 4 are the UARTs'); MaxVirtioDevices keeps within the
+	// IOAPIC's pins.
+	VirtioIRQBase    = 5
+	MaxVirtioDevices = NumIRQs - VirtioIRQBase
 
 	// NumIRQs is the number of IOAPIC pins KVM's in-kernel IOAPIC has.
 	NumIRQs = 24

@@ -62,6 +62,20 @@ type Config struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Debug makes smol-init print each step to the console.
 	Debug bool `json:"debug,omitempty"`
+	// Root, when set, is the program's root filesystem on a block
+	// device; otherwise the program runs in the initramfs itself.
+	Root *Root `json:"root,omitempty"`
+}
+
+// Root describes a root filesystem on a block device. smol-init mounts
+// Device read-only (FSType), puts a tmpfs of at most TmpfsMiB MiB over it
+// with overlayfs so the program can write (changes are lost at exit), and
+// runs the program chrooted into the result, with /dev, /proc, /sys, /tmp
+// and /run mounted inside it.
+type Root struct {
+	Device   string `json:"device"`    // e.g. "/dev/vda"
+	FSType   string `json:"fstype"`    // "erofs"
+	TmpfsMiB int    `json:"tmpfs_mib"` // size cap of the writable layer
 }
 
 // DefaultPath is the PATH used when Config.Env has none.
