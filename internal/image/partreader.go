@@ -63,9 +63,9 @@ func (pr *PartReader) Read(b []byte) (int, error) {
 	case err == nil && pr.n < pr.p.RawSize:
 		return n, nil
 	case err != nil && !errors.Is(err, io.EOF):
-		pr.err = pr.r.wrap(pr.p.Name, "read part", corruptf("data cannot be decoded: %v", err))
+		pr.err = pr.digestOr(corruptf("data cannot be decoded: %v", err))
 	case pr.n < pr.p.RawSize:
-		pr.err = pr.r.wrap(pr.p.Name, "read part", corruptf("data decodes to %d bytes, want raw_size %d", pr.n, pr.p.RawSize))
+		pr.err = pr.digestOr(corruptf("data decodes to %d bytes, want raw_size %d", pr.n, pr.p.RawSize))
 	default:
 		pr.err = pr.finish()
 	}
@@ -73,6 +73,28 @@ func (pr *PartReader) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return n, pr.err
+}
+
+// digestOr reports a decoding failure, unless the stored bytes do not
+// match their digest: then that is the cause (the file was damaged or
+// modified), and the error says so, as it would had the data decoded.
+func (pr *PartReader) digestOr(decodeErr error) error {
+	if _, err := io.Copy(io.Discard, pr.hashd); err != nil {
+		return pr.r.wrap(pr.p.Name, "read part", err)
+	}
+	if err := pr.checkDigest(); err != nil {
+		return err
+	}
+	return pr.r.wrap(pr.p.Name, "read part", decodeErr)
+}
+
+func (pr *PartReader) checkDigest() error {
+	var got [sha256.Size]byte
+	pr.h.Sum(got[:0])
+	if got != pr.p.digest {
+		return pr.r.wrap(pr.p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(pr.p.digest[:]), short(got[:])))
+	}
+	return nil
 }
 
 // finish checks that nothing decodes past raw_size, hashes what is left
@@ -85,10 +107,8 @@ func (pr *PartReader) finish() error {
 	if _, err := io.Copy(io.Discard, pr.hashd); err != nil {
 		return pr.r.wrap(pr.p.Name, "read part", err)
 	}
-	var got [sha256.Size]byte
-	pr.h.Sum(got[:0])
-	if got != pr.p.digest {
-		return pr.r.wrap(pr.p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(pr.p.digest[:]), short(got[:])))
+	if err := pr.checkDigest(); err != nil {
+		return err
 	}
 	return io.EOF
 }

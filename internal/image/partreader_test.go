@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -47,8 +48,8 @@ func TestPartReaderStreamsAndVerifies(t *testing.T) {
 		}
 		pr, _ = r.OpenPart("kernel")
 		_, err = io.ReadAll(pr)
-		if !errors.Is(err, ErrCorrupt) {
-			t.Errorf("%s: flipped byte: err = %v, want ErrCorrupt", enc, err)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "SHA-256 mismatch") {
+			t.Errorf("%s: flipped byte: err = %v, want ErrCorrupt naming the SHA-256 mismatch", enc, err)
 		}
 	}
 }
