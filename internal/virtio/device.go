@@ -15,8 +15,10 @@ type Device interface {
 	// bytes past its end read as zero.
 	ReadConfig(off uint64, b []byte)
 	// Activate is called when the driver sets DRIVER_OK, with the
-	// negotiated features and the live queues.
-	Activate(features uint64, queues []*Queue)
+	// negotiated features, the live queues, and a function to call after
+	// using buffers of queue q outside Notify (a device that completes
+	// requests later, from its own goroutine or a timer).
+	Activate(features uint64, queues []*Queue, interrupt func(q int))
 	// Notify is called when the driver kicks queue q. The device
 	// processes what is available and returns true if it used buffers
 	// (the transport then interrupts the guest if it wants).

@@ -217,9 +217,18 @@ func (t *MMIO) setStatus(v uint32) {
 			t.status = v | statusFailed
 			return
 		}
-		t.dev.Activate(t.drvFeatures, t.queues)
+		t.dev.Activate(t.drvFeatures, t.queues, t.interrupt)
 	}
 	t.status = v
+}
+
+// Reset resets the device as a driver writing status 0 would; the VMM
+// calls it before unmapping guest memory, so no device goroutine or
+// timer touches memory afterwards.
+func (t *MMIO) Reset() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reset()
 }
 
 func (t *MMIO) reset() {
@@ -239,11 +248,16 @@ func (t *MMIO) notify(qi uint32) {
 	if !live {
 		return
 	}
-	if !t.dev.Notify(int(qi)) {
-		return
+	if t.dev.Notify(int(qi)) {
+		t.interrupt(int(qi))
 	}
+}
+
+// interrupt tells the guest that queue qi has used buffers, unless it
+// asked not to be told.
+func (t *MMIO) interrupt(qi int) {
 	t.mu.Lock()
-	want := t.queues[qi].NeedInterrupt()
+	want := qi >= 0 && qi < len(t.queues) && t.queues[qi].NeedInterrupt()
 	if want {
 		t.intStatus |= intUsedBuffer
 	}

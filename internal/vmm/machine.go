@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/smolvm/smolvm/internal/virtio"
 	"github.com/smolvm/smolvm/internal/virtio/blk"
+	"github.com/smolvm/smolvm/internal/virtio/rng"
 	"io"
 	"os"
 	"runtime"
@@ -115,7 +116,8 @@ type Machine struct {
 	cpus          []*kvm.VCPU
 	bus           PortBus
 	mmio          MMIOBus
-	virtioCmdline string // virtio_mmio.device= declarations
+	virtio        []*virtio.MMIO // reset before guest memory is unmapped
+	virtioCmdline string         // virtio_mmio.device= declarations
 	com1          *legacy.Serial
 	com2          *legacy.Serial
 	cmdline       string
@@ -347,18 +349,24 @@ func (m *Machine) setupVCPUs() error {
 // declares it on the kernel command line (no ACPI, no PCI: the kernel
 // learns about virtio-mmio devices from virtio_mmio.device=).
 func (m *Machine) setupVirtio() error {
-	if len(m.cfg.Disks) > x86.MaxVirtioDevices {
-		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices)
+	var devs []virtio.Device
+	for _, d := range m.cfg.Disks {
+		devs = append(devs, blk.New(d.Backend, d.Size, d.ReadOnly, d.ID))
+	}
+	// Entropy from the host, so the guest's RNG never waits for jitter.
+	devs = append(devs, rng.New(nil, 0))
+	if len(devs) > x86.MaxVirtioDevices {
+		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices-1)
 	}
 	var decl []string
-	for i, d := range m.cfg.Disks {
+	for i, dev := range devs {
 		base := uint64(x86.VirtioMMIOBase + i*x86.VirtioMMIOStride)
 		irq := uint32(x86.VirtioIRQBase + i)
-		dev := blk.New(d.Backend, d.Size, d.ReadOnly, d.ID)
 		t := virtio.NewMMIO(dev, m.mem, m.edge(irq))
 		if err := m.mmio.Add(base, x86.VirtioMMIOStride, t); err != nil {
 			return err
 		}
+		m.virtio = append(m.virtio, t)
 		decl = append(decl, fmt.Sprintf("virtio_mmio.device=%dK@%#x:%d", x86.VirtioMMIOStride>>10, base, irq))
 	}
 	m.virtioCmdline = strings.Join(decl, " ")
@@ -623,6 +631,10 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 
 // Close releases everything New acquired.
 func (m *Machine) Close() error {
+	for _, t := range m.virtio {
+		t.Reset()
+	}
+	m.virtio = nil
 	for _, c := range m.cpus {
 		c.Close()
 	}

@@ -90,7 +90,7 @@ func (d *Device) ReadConfig(off uint64, b []byte) {
 	}
 }
 
-func (d *Device) Activate(features uint64, queues []*virtio.Queue) {
+func (d *Device) Activate(features uint64, queues []*virtio.Queue, interrupt func(int)) {
 	d.mu.Lock()
 	d.queues = queues
 	d.mu.Unlock()

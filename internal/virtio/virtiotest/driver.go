@@ -6,6 +6,7 @@ package virtiotest
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 
 	"github.com/smolvm/smolvm/internal/memory"
@@ -46,7 +47,7 @@ type Driver struct {
 	T       testing.TB
 	Mem     *memory.Memory
 	MMIO    *virtio.MMIO
-	IRQs    int
+	irqs    atomic.Int64
 	size    uint16
 	availIx uint16
 	usedIx  uint16
@@ -59,11 +60,16 @@ func New(t testing.TB, dev virtio.Device) *Driver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
 	d := &Driver{T: t, Mem: m, next: DataAddr}
-	d.MMIO = virtio.NewMMIO(dev, m, func() { d.IRQs++ })
+	d.MMIO = virtio.NewMMIO(dev, m, func() { d.irqs.Add(1) })
+	// Devices may complete requests from their own goroutines: stop
+	// them before the memory they write goes away.
+	t.Cleanup(func() { d.MMIO.Reset(); m.Close() })
 	return d
 }
+
+// IRQs is how many interrupts the device raised.
+func (d *Driver) IRQs() int64 { return d.irqs.Load() }
 
 // R reads a 32-bit register.
 func (d *Driver) R(off uint64) uint32 {

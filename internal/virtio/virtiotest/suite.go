@@ -104,7 +104,7 @@ func Suite(t *testing.T, newDev func(t *testing.T) virtio.Device, good func(d *D
 		if n := d.Submit(good(d)...); n <= 0 {
 			t.Fatalf("device stopped working after malformed chains (used %d)", n)
 		}
-		if d.IRQs == 0 {
+		if d.IRQs() == 0 {
 			t.Error("no interrupt for used buffers")
 		}
 	})
