@@ -67,8 +67,8 @@ func ParseConfig(r io.Reader) (*protocol.Config, error) {
 // validate checks what the kernel or smol-init would otherwise fail on later
 // with a less clear message: an empty argv, NUL bytes (execve and
 // sethostname take C strings), environment entries without "=", a relative
-// workdir (relative to what? the host cannot know smol-init's cwd), and a
-// hostname longer than HOST_NAME_MAX.
+// workdir (relative to what? the host cannot know smol-init's cwd), a
+// hostname longer than HOST_NAME_MAX, and an unusable Root (validateRoot).
 func validate(cfg *protocol.Config) error {
 	if len(cfg.Argv) == 0 {
 		return errors.New("argv is empty")
@@ -102,6 +102,30 @@ func validate(cfg *protocol.Config) error {
 	}
 	if strings.IndexByte(cfg.Hostname, 0) >= 0 {
 		return errors.New("hostname contains a NUL byte")
+	}
+	if cfg.Root != nil {
+		if err := validateRoot(cfg.Root); err != nil {
+			return fmt.Errorf("root: %w", err)
+		}
+	}
+	return nil
+}
+
+// validateRoot checks a protocol.Root: an absolute device path and a
+// filesystem type (mount(2) takes both as C strings), and a size that is
+// not negative (0 means DefaultTmpfsMiB).
+func validateRoot(r *protocol.Root) error {
+	switch {
+	case strings.IndexByte(r.Device, 0) >= 0:
+		return errors.New("device contains a NUL byte")
+	case !path.IsAbs(r.Device):
+		return fmt.Errorf("device %q is not an absolute path", r.Device)
+	case r.FSType == "":
+		return errors.New("fstype is empty")
+	case strings.IndexByte(r.FSType, 0) >= 0:
+		return errors.New("fstype contains a NUL byte")
+	case r.TmpfsMiB < 0:
+		return fmt.Errorf("tmpfs_mib %d is negative", r.TmpfsMiB)
 	}
 	return nil
 }

@@ -14,12 +14,15 @@
 //  4. Read and validate protocol.ConfigPath; from here on Config.Debug
 //     decides whether step lines are printed (lines from before the config
 //     was read are held and printed then).
-//  5. Set the hostname, chdir to WorkDir, build the environment, open the
-//     program's stdio and the host-signal line, resolve Argv[0] like a
-//     shell, start the program, write MarkerProgramStart.
-//  6. Supervise: reap every child (PID 1 inherits all orphans), forward
+//  5. Set the hostname. With Config.Root, assemble the program's root
+//     filesystem (RootSteps, see below); without it, chdir to WorkDir.
+//  6. Build the environment, open the program's stdio and the host-signal
+//     line, resolve Argv[0] like a shell (inside the program's root, if it
+//     has one), start the program (chrooted into that root, in WorkDir),
+//     write MarkerProgramStart.
+//  7. Supervise: reap every child (PID 1 inherits all orphans), forward
 //     signals, until the program itself has been reaped; MarkerProgramExit.
-//  7. Kill whatever is left, sync, drain the console, write the status to
+//  8. Kill whatever is left, sync, drain the console, write the status to
 //     PortExit, and reboot (the VMM also treats the reset as the end).
 //
 // If smol-init itself cannot do its job (configuration missing or invalid, a
@@ -31,18 +34,52 @@
 // # Steps are data
 //
 // As in u-root's pkg/libinit, the filesystem setup is a list of Step values
-// (Dir, Mount, Symlink, Console), each optionally wrapped in Optional. The
-// list is easy to read and review, Config.Debug can print each step as it
-// runs, and tests assert the plan without mounting anything.
+// (Dir, Mount, Bind, Symlink, Console, WaitPath), each optionally wrapped in
+// Optional. The list is easy to read and review, Config.Debug can print each
+// step as it runs, and tests assert the plan without mounting anything.
 //
 // # Everything OS-facing goes through System
 //
-// Mounts, hostname, chdir, opening the serial lines, /dev/port, sync,
-// console drain, kill-all and reboot are methods of the System interface. The real implementation is only used
-// by Main, which refuses to run unless it is PID 1, so a smol-init started on
-// a developer's machine cannot mount over /proc or reboot it. Starting and
-// reaping the program is not behind the interface: tests run real processes
-// (sh, sleep) and check real exit statuses and signal delivery.
+// Mounts, stat, hostname, chdir, opening the serial lines, /dev/port, sync,
+// console drain, kill-all and reboot are methods of the System interface.
+// The real implementation is only used by Main, which refuses to run unless
+// it is PID 1, so a smol-init started on a developer's machine cannot mount
+// over /proc or reboot it. Starting and reaping the program is not behind
+// the interface: tests run real processes (sh, sleep) and check real exit
+// statuses and signal delivery; a real chroot is tested only when the tests
+// run as root.
+//
+// # A root filesystem on a disk
+//
+// Without Config.Root the program runs in the initramfs itself. With it,
+// RootSteps build the program's root below StagingDir (/.smolvm), after
+// the namespace steps:
+//
+//	WaitPath  Root.Device, for up to DefaultDeviceWait (devtmpfs node)
+//	lower/    Root.Device, Root.FSType, read-only
+//	rw/       tmpfs, size=Root.TmpfsMiB (DefaultTmpfsMiB if 0): upper/, work/
+//	root/     overlay of lower/ and rw/upper: writable, changes lost at exit
+//	root/{dev,proc,sys,tmp,run}  recursive binds of smol-init's own mounts
+//
+// Mount points the image lacks are created in the overlay (so in the tmpfs,
+// never in the image). Any failure is an init failure naming the step, e.g.
+// "smol-init: mount -t erofs -o ro /dev/vda /.smolvm/lower: no such device".
+//
+// Only the program is chrooted (SysProcAttr.Chroot: the child calls chroot,
+// chdir(WorkDir), execve); smol-init stays in the initramfs with its open
+// /dev/port and serial descriptors, and still opens /dev/ttyS0 and friends
+// by path afterwards. That is also why the pseudo filesystems are bound
+// into the root rather than moved there. Argv[0], the PATH and WorkDir are
+// resolved as the chrooted program will see them (LookPathIn: openat2 with
+// RESOLVE_IN_ROOT, so absolute symlinks in the image point into the image),
+// and the shell's 126/127 classification applies unchanged. The chroot is
+// no security boundary (the program runs as root); the VM is.
+//
+// The guest kernel needs erofs (or whatever Root.FSType names), overlayfs
+// and tmpfs; overlayfs needs xattrs on its upper layer (CONFIG_TMPFS_XATTR)
+// to mark directories opaque: without them it mounts anyway but, for
+// example, recreating a directory that was deleted from the image fails
+// with EIO.
 //
 // # Go as PID 1
 //

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -18,7 +19,11 @@ type fakeSys struct {
 	mu    sync.Mutex
 	calls []string
 
-	failMount    map[string]error // by target
+	failMount map[string]error // by target
+	failMkdir map[string]error // by path
+	// missing makes Stat report ENOENT for the first n calls on a path
+	// (n < 0: always); other paths exist.
+	missing      map[string]int
 	failSymlink  error
 	portsErr     error
 	hostnameHook func(string) error
@@ -51,7 +56,20 @@ func (f *fakeSys) ports() []string {
 
 func (f *fakeSys) MkdirAll(path string, mode fs.FileMode) error {
 	f.record("mkdir %s %#o", path, unixMode(mode))
-	return nil
+	return f.failMkdir[path]
+}
+
+func (f *fakeSys) Stat(path string) (fs.FileInfo, error) {
+	f.record("stat %s", path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.missing[path]; ok && n != 0 {
+		if n > 0 {
+			f.missing[path] = n - 1
+		}
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: syscall.ENOENT}
+	}
+	return nil, nil
 }
 
 func (f *fakeSys) Mount(source, target, fstype string, flags uintptr, data string) error {

@@ -33,6 +33,7 @@ func Main() (code int) {
 		EarlySteps: EarlySteps,
 		Steps:      Steps,
 		ConfigPath: protocol.ConfigPath,
+		StagingDir: StagingDir,
 		PortPath:   "/dev/port",
 		Console:    os.Stderr,
 		StdinPath:  StdinPath,
@@ -86,6 +87,12 @@ type Init struct {
 	ConfigPath string
 	PortPath   string
 
+	// StagingDir is where a Config.Root is assembled (see RootSteps);
+	// "" means StagingDir. DeviceWait bounds the wait for Root.Device
+	// (default DefaultDeviceWait).
+	StagingDir string
+	DeviceWait time.Duration
+
 	// Console receives smol-init's own messages (fd 2, the console).
 	Console *os.File
 
@@ -108,6 +115,10 @@ type Init struct {
 	log    *stepLog
 	ports  Ports      // nil if PortPath could not be opened
 	drains []*os.File // terminals to drain before reporting
+
+	// start starts the program; nil means Start. Tests that cannot
+	// chroot replace it.
+	start func(Spec) (*Process, error)
 }
 
 // initError is a failure of smol-init itself, reported through PortInitError.
@@ -165,7 +176,21 @@ func (in *Init) Run() (status int, err error) {
 	if workdir == "" {
 		workdir = "/"
 	}
-	if err := in.do("chdir "+workdir, func() error { return in.Sys.Chdir(workdir) }); err != nil {
+	root := ""
+	if cfg.Root != nil {
+		staging := in.StagingDir
+		if staging == "" {
+			staging = StagingDir
+		}
+		steps := RootSteps(cfg.Root, staging, orDefault(in.DeviceWait, DefaultDeviceWait))
+		if err := in.runSteps(steps); err != nil {
+			return in.fail(err)
+		}
+		// smol-init stays in the initramfs: only the program is
+		// chrooted, and Start checks workdir inside its root.
+		root = RootDir(staging)
+		in.log.stepf("program root %s, workdir %s inside it", root, workdir)
+	} else if err := in.do("chdir "+workdir, func() error { return in.Sys.Chdir(workdir) }); err != nil {
 		return in.fail(fmt.Errorf("workdir: %w", err))
 	}
 	env := BuildEnv(cfg.Env)
@@ -189,8 +214,12 @@ func (in *Init) Run() (status int, err error) {
 		}
 	}
 
-	p, err := Start(Spec{
-		Argv: cfg.Argv, Env: env, Dir: workdir,
+	start := in.start
+	if start == nil {
+		start = Start
+	}
+	p, err := start(Spec{
+		Argv: cfg.Argv, Env: env, Dir: workdir, Root: root,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Reaped: func(pid, status int) {
 			in.log.stepf("reaped orphan %d: status %d", pid, status)

@@ -3,8 +3,8 @@ package initproc
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -67,6 +67,29 @@ func startError(name string, err error) *StartError {
 // directory). The returned path is absolute when dir is, so that execve does
 // not depend on the caller's cwd. Errors are always *StartError.
 func LookPath(name, pathList, dir string) (string, error) {
+	return lookPath(ownRoot, name, pathList, dir)
+}
+
+// LookPathIn is LookPath for a program that will be chrooted into root
+// (root "" is LookPath itself). dir, the PATH elements and the result are
+// paths inside root ("" dir means root's "/"), and every path is resolved
+// as it will be after the chroot: absolute symlinks and ".." stay inside
+// root (openat2 with RESOLVE_IN_ROOT, Linux 5.6), nothing is looked up in
+// smol-init's own root. Errors are *StartError, except when root itself
+// cannot be opened.
+func LookPathIn(root, name, pathList, dir string) (string, error) {
+	v, err := openView(root)
+	if err != nil {
+		return "", err
+	}
+	defer v.close()
+	if root != "" && dir == "" {
+		dir = "/"
+	}
+	return lookPath(v, name, pathList, dir)
+}
+
+func lookPath(v view, name, pathList, dir string) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
@@ -75,7 +98,7 @@ func LookPath(name, pathList, dir string) (string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		if err := checkExecutable(p); err != nil {
+		if err := checkExecutable(v, p); err != nil {
 			return "", startError(name, err)
 		}
 		return p, nil
@@ -86,7 +109,7 @@ func LookPath(name, pathList, dir string) (string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(dir, p)
 		}
-		switch err := checkExecutable(p); {
+		switch err := checkExecutable(v, p); {
 		case err == nil:
 			return p, nil
 		case errors.Is(err, syscall.EACCES) && denied == "":
@@ -101,28 +124,99 @@ func LookPath(name, pathList, dir string) (string, error) {
 
 // checkExecutable reports whether execve(p) can be expected to find an
 // executable file: nil, or the errno execve would give (ENOENT, ENOTDIR,
-// EISDIR, EACCES). A file that passes can still fail in execve, e.g. with
-// ENOEXEC or a missing interpreter; Start classifies those.
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
+// EISDIR, EACCES, ELOOP). A file that passes can still fail in execve, e.g.
+// with ENOEXEC or a missing interpreter; Start classifies those.
+func checkExecutable(v view, p string) error {
+	mode, err := v.statMode(p)
 	if err != nil {
-		var errno syscall.Errno
-		if errors.As(err, &errno) {
-			return errno
-		}
 		return err
 	}
-	switch {
-	case fi.IsDir():
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+	case unix.S_IFDIR:
 		return syscall.EISDIR
-	case fi.Mode()&fs.ModeType != 0: // device, fifo, socket: execve gives EACCES
+	default: // device, fifo, socket: execve gives EACCES
 		return syscall.EACCES
 	}
 	// access(2) rather than the mode bits: it applies the caller's
 	// credentials (root may execute a file if any x bit is set) and
 	// noexec mounts.
-	if err := unix.Access(p, unix.X_OK); err != nil {
+	if err := v.access(p, unix.X_OK); err != nil {
 		return syscall.EACCES
 	}
 	return nil
+}
+
+// A view resolves paths as the program will see them: in smol-init's own
+// root directory (ownRoot), or inside the directory the program will be
+// chrooted into.
+type view struct {
+	root string // "" for ownRoot
+	fd   int    // O_PATH descriptor of root; -1 for ownRoot
+}
+
+var ownRoot = view{fd: -1}
+
+func openView(root string) (view, error) {
+	if root == "" {
+		return ownRoot, nil
+	}
+	fd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return view{}, &fs.PathError{Op: "open root", Path: root, Err: err}
+	}
+	return view{root: root, fd: fd}, nil
+}
+
+func (v view) close() {
+	if v.fd >= 0 {
+		unix.Close(v.fd)
+	}
+}
+
+// open returns an O_PATH descriptor of p (following symlinks) resolved
+// inside v's root; p may be absolute or relative, both mean from the root.
+func (v view) open(p string) (int, error) {
+	how := &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT}
+	for {
+		fd, err := unix.Openat2(v.fd, p, how)
+		// EAGAIN: a concurrent rename made the kernel give up on a
+		// ".." check; retrying is what openat2(2) prescribes.
+		if err != unix.EINTR && err != unix.EAGAIN {
+			return fd, err
+		}
+	}
+}
+
+// statMode is stat(2)'s st_mode for p, or its errno.
+func (v view) statMode(p string) (uint32, error) {
+	var st unix.Stat_t
+	if v.fd < 0 {
+		err := unix.Stat(p, &st)
+		return st.Mode, err
+	}
+	fd, err := v.open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	err = unix.Fstat(fd, &st)
+	return st.Mode, err
+}
+
+// access is access(2) for p.
+func (v view) access(p string, mode uint32) error {
+	if v.fd < 0 {
+		return unix.Access(p, mode)
+	}
+	fd, err := v.open(p)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	err = unix.Faccessat2(fd, "", mode, unix.AT_EMPTY_PATH)
+	if err == unix.ENOSYS { // before Linux 5.8; /proc is mounted by then
+		err = unix.Access("/proc/self/fd/"+strconv.Itoa(fd), mode)
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package initproc
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"slices"
@@ -66,7 +67,13 @@ func ExitStatus(ws unix.WaitStatus) int {
 type Spec struct {
 	Argv []string
 	Env  []string // complete environment; its PATH is used to resolve Argv[0]
-	Dir  string   // working directory; "" means smol-init's own
+	Dir  string   // working directory; "" means smol-init's own ("/" with Root)
+
+	// Root, if set, is the directory the program is chrooted into
+	// (SysProcAttr.Chroot; smol-init itself stays where it is). Dir and
+	// Argv[0] are then paths inside Root, resolved as the program will
+	// see them (see LookPathIn).
+	Root string
 
 	// Stdin, Stdout and Stderr become the program's fds 0, 1 and 2.
 	Stdin, Stdout, Stderr *os.File
@@ -91,11 +98,11 @@ type Process struct {
 	done bool
 }
 
-// Start resolves spec.Argv[0] with LookPath and starts the program in a new
-// process group (whose id is the program's pid). An error of type
-// *StartError means the program could not be
-// executed and carries the shell status (126 or 127); any other error is
-// smol-init's own failure (bad Dir, fork failing).
+// Start resolves spec.Argv[0] with LookPathIn and starts the program in a
+// new process group (whose id is the program's pid), chrooted into
+// spec.Root if that is set. An error of type *StartError means the program
+// could not be executed and carries the shell status (126 or 127); any
+// other error is smol-init's own failure (bad Root or Dir, fork failing).
 //
 // Start registers for SIGCHLD before forking so no exit can be missed;
 // Wait unregisters. The caller must reap every child through Wait and
@@ -105,13 +112,23 @@ func Start(spec Spec) (*Process, error) {
 	if len(spec.Argv) == 0 || spec.Argv[0] == "" {
 		return nil, errors.New("start: empty argv")
 	}
-	if spec.Dir != "" {
-		fi, err := os.Stat(spec.Dir)
+	v, err := openView(spec.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	dir := spec.Dir
+	if spec.Root != "" && dir == "" {
+		// Never leave the program's cwd outside its root.
+		dir = "/"
+	}
+	if dir != "" {
+		mode, err := v.statMode(dir)
 		if err != nil {
-			return nil, fmt.Errorf("workdir: %w", err)
+			return nil, fmt.Errorf("workdir: %w", &fs.PathError{Op: "stat", Path: dir, Err: err})
 		}
-		if !fi.IsDir() {
-			return nil, fmt.Errorf("workdir %s: not a directory", spec.Dir)
+		if mode&unix.S_IFMT != unix.S_IFDIR {
+			return nil, fmt.Errorf("workdir %s: not a directory", dir)
 		}
 	}
 	pathList, ok := Getenv(spec.Env, "PATH")
@@ -119,7 +136,7 @@ func Start(spec Spec) (*Process, error) {
 		pathList = protocol.DefaultPath
 	}
 	name := spec.Argv[0]
-	file, err := LookPath(name, pathList, spec.Dir)
+	file, err := lookPath(v, name, pathList, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +145,11 @@ func Start(spec Spec) (*Process, error) {
 	// Its own process group, so that ^C and ^\ from the host reach
 	// everything it runs in the foreground (see groupSignals). No
 	// controlling terminal: see the package documentation.
-	sys := &syscall.SysProcAttr{Setpgid: true}
+	// With Chroot the child calls chroot, then chdir(Dir), then execve:
+	// Dir and file are inside the new root.
+	sys := &syscall.SysProcAttr{Setpgid: true, Chroot: spec.Root}
 	attr := &syscall.ProcAttr{
-		Dir:   spec.Dir,
+		Dir:   dir,
 		Env:   spec.Env,
 		Files: []uintptr{stdin.Fd(), stdout.Fd(), stderr.Fd()},
 		Sys:   sys,

@@ -19,6 +19,9 @@ import (
 // them may run in parallel with another test that has children.
 
 func TestMain(m *testing.M) {
+	if os.Getenv(chrootHelperEnv) != "" {
+		chrootHelper() // the program of TestRunRootChroot; exits
+	}
 	// SIGQUIT makes children dump core; keep that off the host's disk.
 	unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 	os.Exit(m.Run())

@@ -16,6 +16,8 @@ import (
 type System interface {
 	MkdirAll(path string, mode fs.FileMode) error
 	Mount(source, target, fstype string, flags uintptr, data string) error
+	// Stat is os.Stat (it follows symlinks); WaitPath polls it.
+	Stat(path string) (fs.FileInfo, error)
 	Symlink(target, link string) error
 	// AttachConsole opens the console at path as fds 0-2 and makes it a
 	// raw byte line (see makeRaw). It replaces what the kernel opened for
@@ -59,6 +61,7 @@ type LinuxSystem struct{}
 var _ System = LinuxSystem{}
 
 func (LinuxSystem) MkdirAll(path string, mode fs.FileMode) error { return os.MkdirAll(path, mode) }
+func (LinuxSystem) Stat(path string) (fs.FileInfo, error)        { return os.Stat(path) }
 
 func (LinuxSystem) Mount(source, target, fstype string, flags uintptr, data string) error {
 	return unix.Mount(source, target, fstype, flags, data)
