@@ -25,7 +25,7 @@ const (
 )
 
 type buildFlags struct {
-	output, kernel, rootfs, workdir, memory, hostname, cmdline, entrypoint, root string
+	output, kernel, rootfs, tar, workdir, memory, hostname, cmdline, entrypoint, root string
 	binaries, env                                                                []string
 	cpus                                                                         int
 }
@@ -52,6 +52,7 @@ ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `entrypoint words ("busybox echo" or ["busybox","echo"]); then every word after -- is a default argument`)
 	fl.StringArrayVar(&f.binaries, "binary", nil, "static x86-64 program to put in /bin (repeatable)")
 	fl.StringVar(&f.rootfs, "rootfs", "", "directory to use as the root filesystem")
+	fl.StringVar(&f.tar, "tar", "", "tar file (plain or gzip) to use as the root filesystem; --rootfs and --binary go on top")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory of the program (absolute)")
 	fl.StringVarP(&f.memory, "memory", "m", strconv.Itoa(defaultMemoryMiB)+"M", "guest memory, e.g. 128M or 1G")
@@ -67,8 +68,8 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if f.output == "" {
 		return errors.New("build: -o FILE is required")
 	}
-	if len(f.binaries) == 0 && f.rootfs == "" {
-		return errors.New("build: give the program with --binary FILE or a root filesystem with --rootfs DIR")
+	if len(f.binaries) == 0 && f.rootfs == "" && f.tar == "" {
+		return errors.New("build: give the program with --binary FILE or a root filesystem with --rootfs DIR or --tar FILE")
 	}
 	entry, defArgs, err := splitCommand(f.entrypoint, args)
 	if err != nil {
@@ -125,7 +126,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	root, err := rootfs.BuildLayout(rootfs.Spec{Dir: f.rootfs, Binaries: f.binaries, Init: initBin}, layout)
+	root, err := rootfs.BuildLayout(rootfs.Spec{Tar: f.tar, Dir: f.rootfs, Binaries: f.binaries, Init: initBin}, layout)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,12 @@ func BuildLayout(spec Spec, layout Layout) (*Result, error) {
 // contentSize is the bytes of regular files the root would hold.
 func contentSize(spec Spec) (int64, error) {
 	var n int64
+	if spec.Tar != "" {
+		var err error
+		if n, err = tarSize(spec.Tar); err != nil {
+			return 0, err
+		}
+	}
 	for _, b := range spec.Binaries {
 		st, err := os.Stat(b)
 		if err != nil {
@@ -129,6 +135,11 @@ func mkEROFS(spec Spec) ([]byte, error) {
 	stage := filepath.Join(tmp, "root")
 	if err := os.Mkdir(stage, 0o755); err != nil {
 		return nil, err
+	}
+	if spec.Tar != "" {
+		if err := extractTar(spec.Tar, stage); err != nil {
+			return nil, err
+		}
 	}
 	if spec.Dir != "" {
 		// cp -a keeps modes, owners, links and device nodes.

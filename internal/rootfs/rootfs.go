@@ -1,6 +1,6 @@
 // Package rootfs builds the guest's root filesystem as a newc cpio
 // archive (the initramfs the kernel unpacks into its rootfs tmpfs) from
-// what the user gives: static binaries and directory trees. smol-init is
+// what the user gives: static binaries, directory trees and tar files. smol-init is
 // added at /.smolvm/init, a path no real root filesystem uses.
 //
 // Output is reproducible: entries are sorted, times are zero, inode
@@ -28,6 +28,10 @@ const InitPath = "/.smolvm/init"
 
 // Spec is what goes into the root filesystem.
 type Spec struct {
+	// Tar, when set, is a tar file (plain or gzip) holding a root
+	// filesystem, e.g. an OCI image's flattened layers. It goes in
+	// first; Dir, Binaries and Files are laid over it.
+	Tar string
 	// Dir, when set, is a directory copied as the root of the tree.
 	Dir string
 	// Binaries are host files placed in /bin under their base names.
@@ -42,6 +46,11 @@ func Build(spec Spec) ([]byte, error) {
 		return nil, errors.New("no smol-init binary given")
 	}
 	t := newTree()
+	if spec.Tar != "" {
+		if err := t.addTar(spec.Tar); err != nil {
+			return nil, err
+		}
+	}
 	if spec.Dir != "" {
 		if err := t.addDir(spec.Dir); err != nil {
 			return nil, err
