@@ -71,10 +71,16 @@ func (vm *VM) IRQFD(fd int, gsi uint32) error {
 
 // IOEventFD makes a guest write of length bytes at addr (an MMIO address,
 // or an I/O port when pio) signal eventfd fd instead of exiting to us.
-func (vm *VM) IOEventFD(fd int, addr uint64, length uint32, pio bool) error {
+// With match set, only a write of the value *match does; others still
+// exit.
+func (vm *VM) IOEventFD(fd int, addr uint64, length uint32, pio bool, match *uint64) error {
 	r := IOEventFD{Addr: addr, Len: length, Fd: int32(fd)}
 	if pio {
 		r.Flags |= IOEventFDPIO
+	}
+	if match != nil {
+		r.Flags |= IOEventFDDatamatch
+		r.Datamatch = *match
 	}
 	return ioctlPtr(vm.fd, "KVM_IOEVENTFD", ioctlIOEventFD, &r)
 }

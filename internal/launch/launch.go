@@ -35,7 +35,10 @@ const forceAfter = 3
 type Options struct {
 	// Args, when non-empty, replace the image's default arguments (like
 	// arguments to `docker run` replace CMD); the entrypoint stays.
-	Args   []string
+	Args []string
+	// Stdin, when set, is the program's standard input; nil gives it end
+	// of file.
+	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 	Debug  bool
@@ -205,6 +208,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 		MemoryMiB: man.MemoryMiB,
 		VCPUs:     man.VCPUs,
 		Cmdline:   man.Cmdline,
+		Stdin:     o.Stdin,
 		Stdout:    o.Stdout,
 		Stderr:    o.Stderr,
 		Debug:     o.Debug,

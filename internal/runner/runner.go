@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/smolvm/smolvm/internal/image"
 	"github.com/smolvm/smolvm/internal/launch"
 	"github.com/smolvm/smolvm/internal/vmm"
@@ -24,6 +26,14 @@ import (
 //	SMOLVM_TIMINGS=FILE     write the run's timings as JSON to FILE
 func RunOptions(stdout, stderr io.Writer) (launch.Options, func(), error) {
 	o := launch.Options{Stdout: stdout, Stderr: stderr}
+	// The program reads the host's stdin when it is a pipe or a file, as
+	// it would natively. A terminal stays with the host and the program
+	// sees end of file: reading a terminal from a background job would
+	// stop the whole VM with SIGTTIN, and interactive use wants a TTY in
+	// the guest, not a line of bytes.
+	if _, err := unix.IoctlGetTermios(int(os.Stdin.Fd()), unix.TCGETS); err != nil {
+		o.Stdin = os.Stdin
+	}
 	o.Debug = truthy(os.Getenv("SMOLVM_DEBUG"))
 	switch c := os.Getenv("SMOLVM_COMPAT"); c {
 	case "", "auto":

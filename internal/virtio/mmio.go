@@ -239,6 +239,18 @@ func (t *MMIO) reset() {
 	t.status, t.devFeatSel, t.drvFeatSel, t.drvFeatures, t.queueSel, t.intStatus = 0, 0, 0, 0, 0, 0
 }
 
+// QueueNotifyOffset is the register the driver writes a queue index to
+// when it kicks; a VMM may route those writes to an eventfd (one per
+// queue, matching the value) and call Notify from its own goroutine.
+const QueueNotifyOffset = regQueueNotify
+
+// NumQueues is the device's number of virtqueues.
+func (t *MMIO) NumQueues() int { return len(t.queues) }
+
+// Notify handles a kick of queue q that arrived other than through Write
+// (an ioeventfd). It may run on any goroutine.
+func (t *MMIO) Notify(q uint32) { t.notify(q) }
+
 // notify runs the device for queue q and interrupts the guest if it
 // used buffers and wants to hear about it.
 func (t *MMIO) notify(qi uint32) {

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/smolvm/smolvm/internal/virtio"
-	"github.com/smolvm/smolvm/internal/virtio/blk"
-	"github.com/smolvm/smolvm/internal/virtio/rng"
 	"io"
 	"os"
 	"runtime"
@@ -24,6 +21,10 @@ import (
 	"github.com/smolvm/smolvm/internal/kvm"
 	"github.com/smolvm/smolvm/internal/loader"
 	"github.com/smolvm/smolvm/internal/memory"
+	"github.com/smolvm/smolvm/internal/virtio"
+	"github.com/smolvm/smolvm/internal/virtio/blk"
+	"github.com/smolvm/smolvm/internal/virtio/console"
+	"github.com/smolvm/smolvm/internal/virtio/rng"
 )
 
 // CompatMode selects whether the emulating-host command line is added.
@@ -56,10 +57,15 @@ type Config struct {
 	MemoryMiB  int
 	VCPUs      int
 	Cmdline    string // extra kernel command line
-	Stdout     io.Writer
-	Stderr     io.Writer
-	Debug      bool // kernel messages to Stderr
-	Compat     CompatMode
+	// Stdout and Stderr receive the program's output (virtio console
+	// ports 1 and 2; COM1 and COM2 for a guest without them). Stdin,
+	// when set, is the program's input (port 0); nil gives it end of
+	// file.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Debug  bool // kernel messages to Stderr
+	Compat CompatMode
 	// Profile, when set, samples guest RIP on vCPU 0 (see Profile).
 	Profile *Profile
 	// Disks are virtio block devices, /dev/vda first.
@@ -118,6 +124,10 @@ type Machine struct {
 	mmio          MMIOBus
 	virtio        []*virtio.MMIO // reset before guest memory is unmapped
 	virtioCmdline string         // virtio_mmio.device= declarations
+	console       *console.Device
+	kicks         []*os.File // ioeventfds of virtio queues
+	kickWG        sync.WaitGroup
+	irqFDs        []int
 	com1          *legacy.Serial
 	com2          *legacy.Serial
 	cmdline       string
@@ -353,17 +363,31 @@ func (m *Machine) setupVirtio() error {
 	for _, d := range m.cfg.Disks {
 		devs = append(devs, blk.New(d.Backend, d.Size, d.ReadOnly, d.ID))
 	}
+	// The program's stdio; see package console for why ports, not hvc.
+	m.console = console.New([]console.Port{
+		{Name: "stdin", In: m.cfg.Stdin},
+		{Name: "stdout", Out: m.cfg.Stdout},
+		{Name: "stderr", Out: m.cfg.Stderr},
+	})
+	devs = append(devs, m.console)
 	// Entropy from the host, so the guest's RNG never waits for jitter.
 	devs = append(devs, rng.New(nil, 0))
 	if len(devs) > x86.MaxVirtioDevices {
-		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices-1)
+		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices-(len(devs)-len(m.cfg.Disks)))
 	}
 	var decl []string
 	for i, dev := range devs {
 		base := uint64(x86.VirtioMMIOBase + i*x86.VirtioMMIOStride)
 		irq := uint32(x86.VirtioIRQBase + i)
-		t := virtio.NewMMIO(dev, m.mem, m.edge(irq))
+		raise, err := m.irqFD(irq)
+		if err != nil {
+			return err
+		}
+		t := virtio.NewMMIO(dev, m.mem, raise)
 		if err := m.mmio.Add(base, x86.VirtioMMIOStride, t); err != nil {
+			return err
+		}
+		if err := m.ioEventFDs(t, base); err != nil {
 			return err
 		}
 		m.virtio = append(m.virtio, t)
@@ -414,6 +438,10 @@ func (m *Machine) loadKernel() (*loader.Kernel, error) {
 func (m *Machine) loadInitrd(kernelEnd, top uint64) (addr, size uint64, err error) {
 	cfg := m.cfg.Init
 	cfg.Debug = cfg.Debug || m.cfg.Debug
+	if cfg.Stdio == nil {
+		s := protocol.ConsoleStdio
+		cfg.Stdio = &s
+	}
 	extra, err := ConfigArchive(cfg)
 	if err != nil {
 		return 0, 0, err
@@ -495,14 +523,25 @@ func (m *Machine) Run() (*Result, error) {
 	}
 	wg.Wait()
 	m.mu.Lock()
+	clean := m.ended && m.err == nil
+	m.mu.Unlock()
+	if clean {
+		// The program has exited: everything it wrote is in the
+		// console's queues; the host gets all of it before we return.
+		m.console.Drain()
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.timings.End = time.Now()
 	res := &Result{Status: m.status, Probe: m.probe, Cmdline: m.cmdline, Timings: m.timings, VMMRSSKiB: m.vmmRSSKiB()}
 	if !m.ended {
 		return res, errors.New("vCPUs stopped without a reason")
 	}
-	if err := m.com1.OutputError(); err != nil && m.err == nil {
-		fmt.Fprintf(m.cfg.Stderr, "smolvm: program output was lost: %v\n", err)
+	for _, err := range []error{m.com1.OutputError(), m.console.WriteError()} {
+		if err != nil && m.err == nil {
+			fmt.Fprintf(m.cfg.Stderr, "smolvm: program output was lost: %v\n", err)
+			break
+		}
 	}
 	return res, m.err
 }
@@ -631,10 +670,17 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 
 // Close releases everything New acquired.
 func (m *Machine) Close() error {
+	// Devices stop touching guest memory before it goes away: kicks
+	// first, then device goroutines, then the transports.
+	m.stopKicks()
+	if m.console != nil {
+		m.console.Close()
+	}
 	for _, t := range m.virtio {
 		t.Reset()
 	}
 	m.virtio = nil
+	m.closeIRQFDs()
 	for _, c := range m.cpus {
 		c.Close()
 	}

@@ -92,6 +92,8 @@ type Init struct {
 	// (default DefaultDeviceWait).
 	StagingDir string
 	DeviceWait time.Duration
+	// StdioWait bounds the wait for Config.Stdio (DefaultStdioWait).
+	StdioWait time.Duration
 
 	// Console receives smol-init's own messages (fd 2, the console).
 	Console *os.File
@@ -196,9 +198,13 @@ func (in *Init) Run() (status int, err error) {
 	env := BuildEnv(cfg.Env)
 	in.log.stepf("environment: %s (values not shown)", strings.Join(envKeys(env), " "))
 
-	stdin := in.openStdio("stdin", in.StdinPath)
-	stdout := in.openStdio("stdout", in.StdoutPath)
-	stderr := in.openStdio("stderr", in.StderrPath)
+	stdinPath, stdoutPath, stderrPath := in.StdinPath, in.StdoutPath, in.StderrPath
+	if s := cfg.Stdio; s != nil && in.waitStdio(s) {
+		stdinPath, stdoutPath, stderrPath = s.Stdin, s.Stdout, s.Stderr
+	}
+	stdin := in.openStdio("stdin", stdinPath)
+	stdout := in.openStdio("stdout", stdoutPath)
+	stderr := in.openStdio("stderr", stderrPath)
 	if in.Signals == nil {
 		in.Signals = make(chan os.Signal, 32)
 	}
@@ -297,6 +303,23 @@ func (in *Init) drain() {
 			in.log.stepf("drain %s: %v", f.Name(), err)
 		}
 	}
+}
+
+// DefaultStdioWait bounds the wait for Config.Stdio's devices. The
+// console driver adds its ports from a workqueue after the host answers
+// its DEVICE_READY, normally long before PID 1 starts.
+const DefaultStdioWait = 5 * time.Second
+
+// waitStdio waits for the devices of s and reports whether all appeared.
+func (in *Init) waitStdio(s *protocol.Stdio) bool {
+	for _, p := range []string{s.Stdin, s.Stdout, s.Stderr} {
+		w := WaitPath{Path: p, Timeout: orDefault(in.StdioWait, DefaultStdioWait)}
+		if in.do(w.String(), func() error { return w.Do(in.Sys) }) != nil {
+			in.log.stepf("program stdio on the serial lines")
+			return false
+		}
+	}
+	return true
 }
 
 // openStdio opens one of the program's stdio files, falling back to the

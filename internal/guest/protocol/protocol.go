@@ -65,7 +65,23 @@ type Config struct {
 	// Root, when set, is the program's root filesystem on a block
 	// device; otherwise the program runs in the initramfs itself.
 	Root *Root `json:"root,omitempty"`
+	// Stdio, when set, names the devices for the program's stdin, stdout
+	// and stderr: virtio console ports, which appear in devtmpfs shortly
+	// after the driver binds. smol-init waits for them and falls back to
+	// the UARTs (a kernel without virtio-console).
+	Stdio *Stdio `json:"stdio,omitempty"`
 }
+
+// Stdio is the program's standard streams as guest device paths.
+type Stdio struct {
+	Stdin  string `json:"stdin"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
+}
+
+// The virtio console's ports as the VMM numbers them: port n carries file
+// descriptor n (one console device, so the driver names it vport0).
+var ConsoleStdio = Stdio{Stdin: "/dev/vport0p0", Stdout: "/dev/vport0p1", Stderr: "/dev/vport0p2"}
 
 // Root describes a root filesystem on a block device. smol-init mounts
 // Device read-only (FSType), puts a tmpfs of at most TmpfsMiB MiB over it

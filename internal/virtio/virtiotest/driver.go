@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/smolvm/smolvm/internal/memory"
 	"github.com/smolvm/smolvm/internal/virtio"
@@ -52,6 +53,10 @@ type Driver struct {
 	availIx uint16
 	usedIx  uint16
 	next    uint64 // next free data address
+	// Wait is how long SubmitRaw waits for a device that completes
+	// requests from its own goroutines; 0 checks once, right after the
+	// kick (a device that completes in Notify).
+	Wait time.Duration
 }
 
 // New creates guest memory and a transport around dev.
@@ -181,9 +186,12 @@ func (d *Driver) SubmitRaw(head uint16, descs []Desc) int {
 	le.PutUint16(b, d.availIx)
 	d.Mem.WriteAt(b, AvailAddr+2)
 	d.W(RegQueueNotify, 0)
-	used := d.Bytes(UsedAddr+2, 2)
-	if le.Uint16(used) == d.usedIx {
-		return -1
+	deadline := time.Now().Add(d.Wait)
+	for le.Uint16(d.Bytes(UsedAddr+2, 2)) == d.usedIx {
+		if time.Now().After(deadline) {
+			return -1
+		}
+		time.Sleep(time.Millisecond)
 	}
 	e := d.Bytes(UsedAddr+4+8*uint64(d.usedIx%d.size), 8)
 	d.usedIx++

@@ -2,6 +2,7 @@ package virtiotest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/smolvm/smolvm/internal/virtio"
 )
@@ -12,6 +13,12 @@ import (
 // newDev returns a fresh device; good returns a well-formed request for
 // it (descriptors allocated through d) that the device must complete.
 func Suite(t *testing.T, newDev func(t *testing.T) virtio.Device, good func(d *Driver) []Desc) {
+	// Devices may complete from their own goroutines.
+	New := func(t testing.TB, dev virtio.Device) *Driver {
+		d := New(t, dev)
+		d.Wait = 2 * time.Second
+		return d
+	}
 	t.Run("identification", func(t *testing.T) {
 		dev := newDev(t)
 		d := New(t, dev)
