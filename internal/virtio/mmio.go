@@ -140,8 +140,14 @@ func (t *MMIO) Write(off uint64, data []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	q := t.queue()
-	// Queue registers may only change before the queue is live.
-	settable := q != nil && !q.Ready
+	// Queue registers may only change before the queue is live and
+	// before DRIVER_OK: from then on the device reads its queues without
+	// this lock (in Notify, on ioeventfd and device goroutines), so a
+	// queue's set-up stays frozen until reset. A size or ring changed
+	// under a running device would have it index rings it never
+	// validated.
+	live := t.status&statusDriverOK != 0
+	settable := q != nil && !q.Ready && !live
 	switch off {
 	case regDeviceFeatSel:
 		t.devFeatSel = v
@@ -163,7 +169,7 @@ func (t *MMIO) Write(off uint64, data []byte) {
 			setHalf(q, off, v)
 		}
 	case regQueueReady:
-		if q == nil {
+		if q == nil || live {
 			return
 		}
 		if v == 0 {
@@ -206,6 +212,10 @@ func (t *MMIO) setStatus(v uint32) {
 		t.reset()
 		return
 	}
+	// Status bits clear only on reset (the driver must not clear them,
+	// §2.1.2): DRIVER_OK stays, so queues stay frozen and the device is
+	// activated once; NEEDS_RESET and FAILED stay for the driver to see.
+	v |= t.status
 	if v&statusFeaturesOK != 0 && t.status&statusFeaturesOK == 0 {
 		// Accept only features we offered, and only modern drivers.
 		if t.drvFeatures&^t.features() != 0 || t.drvFeatures&FeatureVersion1 == 0 {

@@ -101,8 +101,13 @@ func (q *Queue) Validate(mem Memory, max uint16) error {
 
 var le = binary.LittleEndian
 
-// ring returns a ring's bytes (validated in Validate, so Slice succeeds).
+// ring returns a ring's bytes (validated in Validate, so Slice succeeds),
+// or nil for a queue that was never validated or has been reset: a
+// device may complete a request late, after the driver reset it.
 func (q *Queue) ring(addr, size uint64) []byte {
+	if q.mem == nil {
+		return nil
+	}
 	b, err := q.mem.Slice(addr, size)
 	if err != nil {
 		return nil
@@ -200,8 +205,12 @@ func (q *Queue) Push(head uint16, written uint32) {
 }
 
 // NeedInterrupt reports whether the guest wants an interrupt for used
-// buffers (it may suppress them with VIRTQ_AVAIL_F_NO_INTERRUPT).
+// buffers (it may suppress them with VIRTQ_AVAIL_F_NO_INTERRUPT). A queue
+// that is not live wants none.
 func (q *Queue) NeedInterrupt() bool {
+	if !q.Ready || q.mem == nil {
+		return false
+	}
 	r := q.ring(q.Avail, 2)
 	return r == nil || le.Uint16(r)&availFNoInterrupt == 0
 }
