@@ -15,6 +15,8 @@ import (
 
 	"github.com/smolvm/smolvm/internal/image"
 	"github.com/smolvm/smolvm/internal/loader"
+	"github.com/smolvm/smolvm/internal/oci"
+	"github.com/smolvm/smolvm/internal/progress"
 	"github.com/smolvm/smolvm/internal/rootfs"
 )
 
@@ -25,24 +27,31 @@ const (
 )
 
 type buildFlags struct {
-	output, kernel, rootfs, tar, workdir, memory, hostname, cmdline, entrypoint, root string
-	binaries, env                                                                []string
-	cpus                                                                         int
+	output, kernel, rootfs, tar, image, workdir, user, memory, hostname, cmdline, entrypoint, root string
+	binaries, env, add                                                                             []string
+	cpus                                                                                           int
 }
 
 func buildCmd() *cobra.Command {
 	var f buildFlags
 	c := &cobra.Command{
-		Use:   "build -o FILE (--binary FILE | --rootfs DIR) [flags] -- ENTRYPOINT [ARGS...]",
+		Use:   "build -o FILE (--image REF | --binary FILE | --rootfs DIR | --tar FILE) [flags] [-- ENTRYPOINT [ARGS...]]",
 		Short: "Pack a program, the guest kernel and smol-init into one executable file",
 		Long: `Pack a program, the guest kernel and smol-init into one executable file.
 
 ENTRYPOINT and ARGS are what runs in the VM. Arguments given to the image
 when it runs replace ARGS (like arguments to 'docker run' replace CMD); the
 ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
---binary places each file in /bin under its own name.`,
+--binary places each file in /bin under its own name, with the dynamic
+loader and shared libraries it needs.
+
+With --image (a 'docker save' tarball, an OCI layout directory or a
+registry reference), the image's ENTRYPOINT, CMD, ENV, WORKDIR and USER
+apply as with 'docker run': words after -- replace CMD, --entrypoint
+replaces ENTRYPOINT (and drops CMD), --env adds to ENV.`,
 		Example: `  smolvm build -o hello.vm --binary /bin/busybox -- busybox echo hello
-  smolvm build -o app.vm --rootfs ./root --env MODE=prod --workdir /srv -- /srv/app`,
+  smolvm build -o app.vm --rootfs ./root --env MODE=prod --workdir /srv -- /srv/app
+  smolvm build -o web.vm --image docker.io/library/nginx:1.27 --memory 256M`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBuild(cmd, f, args)
 		},
@@ -50,11 +59,14 @@ ENTRYPOINT stays. A bare name is looked up in PATH (/bin, /usr/bin, ...);
 	fl := c.Flags()
 	fl.StringVarP(&f.output, "output", "o", "", "image file to write (required)")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `entrypoint words ("busybox echo" or ["busybox","echo"]); then every word after -- is a default argument`)
-	fl.StringArrayVar(&f.binaries, "binary", nil, "static x86-64 program to put in /bin (repeatable)")
+	fl.StringVar(&f.image, "image", "", "OCI image to use as the root filesystem and run configuration: a 'docker save' tarball, an OCI layout directory or a registry reference")
+	fl.StringArrayVar(&f.binaries, "binary", nil, "x86-64 program to put in /bin, with its loader and shared libraries (repeatable)")
 	fl.StringVar(&f.rootfs, "rootfs", "", "directory to use as the root filesystem")
 	fl.StringVar(&f.tar, "tar", "", "tar file (plain or gzip) to use as the root filesystem; --rootfs and --binary go on top")
+	fl.StringArrayVar(&f.add, "add", nil, "host file or directory to add, SRC:DST (repeatable)")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
 	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory of the program (absolute)")
+	fl.StringVarP(&f.user, "user", "u", "", "user to run the program as: NAME, UID, NAME:GROUP or UID:GID (names from the root's /etc/passwd and /etc/group)")
 	fl.StringVarP(&f.memory, "memory", "m", strconv.Itoa(defaultMemoryMiB)+"M", "guest memory, e.g. 128M or 1G")
 	fl.IntVar(&f.cpus, "cpus", defaultVCPUs, "virtual CPUs")
 	fl.StringVar(&f.hostname, "hostname", "", "guest hostname (default smolvm)")
@@ -68,12 +80,11 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if f.output == "" {
 		return errors.New("build: -o FILE is required")
 	}
-	if len(f.binaries) == 0 && f.rootfs == "" && f.tar == "" {
-		return errors.New("build: give the program with --binary FILE or a root filesystem with --rootfs DIR or --tar FILE")
+	if len(f.binaries) == 0 && f.rootfs == "" && f.tar == "" && f.image == "" {
+		return errors.New("build: give the program with --binary FILE, an image with --image REF, or a root filesystem with --rootfs DIR or --tar FILE")
 	}
-	entry, defArgs, err := splitCommand(f.entrypoint, args)
-	if err != nil {
-		return err
+	if f.image != "" && f.tar != "" {
+		return errors.New("build: --image and --tar both give the base root filesystem; use one of them")
 	}
 	mem, err := parseMemory(f.memory)
 	if err != nil {
@@ -84,10 +95,31 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 			return fmt.Errorf("--env %q: want KEY=VALUE", e)
 		}
 	}
+	files, err := parseAdds(f.add)
+	if err != nil {
+		return err
+	}
+	prog := progress.New(stderrFile(cmd))
+	tmp, err := os.MkdirTemp("", "smolvm-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	spec := rootfs.Spec{Tar: f.tar, Dir: f.rootfs, Binaries: f.binaries, Files: files}
+	var cfg *oci.Config
+	if f.image != "" {
+		if spec.Tar, cfg, err = flattenImage(cmd.Context(), f.image, tmp, prog); err != nil {
+			return err
+		}
+	}
+	entry, defArgs, err := command(cfg, f.entrypoint, args)
+	if err != nil {
+		return err
+	}
 	man := &image.Manifest{
 		Entrypoint:    entry,
 		Args:          defArgs,
-		Env:           f.env,
 		WorkDir:       f.workdir,
 		MemoryMiB:     mem,
 		VCPUs:         f.cpus,
@@ -95,6 +127,29 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 		Hostname:      f.hostname,
 		SmolvmVersion: Version,
 	}
+	userSpec := f.user
+	if cfg != nil {
+		man.Env = cfg.Env
+		if man.WorkDir == "" {
+			man.WorkDir = cfg.WorkingDir
+		}
+		if userSpec == "" {
+			userSpec = cfg.User
+		}
+	}
+	home := ""
+	if userSpec != "" || cfg != nil {
+		// Like docker, an image's program gets HOME from its user's
+		// passwd entry (root's when there is no USER).
+		if man.User, home, err = resolveUser(spec, userSpec); err != nil {
+			return err
+		}
+	}
+	if home != "" && !hasEnv(append(man.Env, f.env...), "HOME") {
+		man.Env = append(man.Env, "HOME="+home)
+	}
+	// Later entries win (smol-init keeps the last value of a key).
+	man.Env = append(man.Env, f.env...)
 	if err := man.Validate(); err != nil {
 		return err
 	}
@@ -118,15 +173,14 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	initBin, err := os.ReadFile(initPath)
-	if err != nil {
+	if spec.Init, err = os.ReadFile(initPath); err != nil {
 		return err
 	}
 	layout, err := rootfs.ParseLayout(f.root)
 	if err != nil {
 		return err
 	}
-	root, err := rootfs.BuildLayout(rootfs.Spec{Tar: f.tar, Dir: f.rootfs, Binaries: f.binaries, Init: initBin}, layout)
+	root, err := rootfs.BuildLayout(spec, layout)
 	if err != nil {
 		return err
 	}
@@ -134,7 +188,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeImage(f.output, runtimePath, kernel, root, man); err != nil {
+	if err := writeImage(f.output, runtimePath, kernel, root, man, prog); err != nil {
 		return fmt.Errorf("write image %s: %w (nothing was written under that name)", f.output, err)
 	}
 	st, err := os.Stat(f.output)
@@ -158,7 +212,7 @@ func runtimePath() (string, error) {
 // writeImage writes the image to a temporary file beside out and renames
 // it into place, so a failure (a full disk) never leaves a half-written
 // image under the requested name.
-func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man *image.Manifest) (err error) {
+func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man *image.Manifest, prog *progress.Reporter) (err error) {
 	rt, err := os.Open(runtimePath)
 	if err != nil {
 		return err
@@ -180,7 +234,7 @@ func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man
 			os.Remove(tmp.Name())
 		}
 	}()
-	w, err := image.NewWriter(tmp, runtime)
+	w, err := image.NewWriter(prog.Writer("writing "+filepath.Base(out), -1, tmp), runtime)
 	if err != nil {
 		return err
 	}
@@ -202,6 +256,7 @@ func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man
 	if err := w.Close(); err != nil {
 		return err
 	}
+	prog.Done("wrote %s", out)
 	if err := tmp.Sync(); err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/smolvm/smolvm/internal/guest/protocol"
 )
 
 // Manifest limits, checked by Validate.
@@ -29,7 +31,7 @@ const (
 // JSON in the "manifest" part.
 type Manifest struct {
 	Entrypoint    []string `json:"entrypoint"`               // program and its first arguments
-	Args          []string `json:"args,omitempty"`           // default arguments appended to Entrypoint
+	Args          []string `json:"args,omitempty"`           // default arguments appended to Entrypoint (the program itself when Entrypoint is empty, like an image with CMD only)
 	Env           []string `json:"env,omitempty"`            // KEY=VALUE
 	WorkDir       string   `json:"workdir,omitempty"`        // absolute path in the guest
 	MemoryMiB     int      `json:"memory_mib"`               // guest RAM
@@ -37,13 +39,24 @@ type Manifest struct {
 	Cmdline       string   `json:"cmdline,omitempty"`        // extra kernel command line
 	Hostname      string   `json:"hostname,omitempty"`       // guest hostname
 	SmolvmVersion string   `json:"smolvm_version,omitempty"` // version of smolvm that built the image
+
+	// User is who the program runs as (nil: root), resolved at build
+	// time against the root filesystem's /etc/passwd and /etc/group.
+	User *protocol.User `json:"user,omitempty"`
 }
 
 // Validate reports the first problem that would stop the manifest from
 // booting, in terms of its JSON field names.
 func (m *Manifest) Validate() error {
-	if len(m.Entrypoint) == 0 || m.Entrypoint[0] == "" {
+	// Run-time arguments replace Args, so with an empty Entrypoint the
+	// program comes from Args (or from the arguments at run time).
+	switch {
+	case len(m.Entrypoint) == 0 && len(m.Args) == 0:
+		return errors.New("invalid manifest: entrypoint is empty, and so are args; one must name the program to run")
+	case len(m.Entrypoint) > 0 && m.Entrypoint[0] == "":
 		return errors.New("invalid manifest: entrypoint is empty; it must name the program to run")
+	case len(m.Entrypoint) == 0 && m.Args[0] == "":
+		return errors.New("invalid manifest: entrypoint is empty and args[0] is empty; one must name the program to run")
 	}
 	if m.MemoryMiB < MinMemoryMiB || m.MemoryMiB > MaxMemoryMiB {
 		return fmt.Errorf("invalid manifest: memory_mib is %d, must be %d to %d (MiB)", m.MemoryMiB, MinMemoryMiB, MaxMemoryMiB)

@@ -199,6 +199,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 		InitrdSize: initrd.Size(),
 		Init: protocol.Config{
 			Argv:     argv,
+			User:     man.User,
 			Env:      man.Env,
 			WorkDir:  man.WorkDir,
 			Hostname: man.Hostname,

@@ -65,11 +65,6 @@ func BuildLayout(spec Spec, layout Layout) (*Result, error) {
 		b, err := Build(spec)
 		return &Result{Initramfs: b}, err
 	}
-	for _, b := range spec.Binaries {
-		if err := CheckStaticBinary(b); err != nil {
-			return nil, err
-		}
-	}
 	img, err := mkEROFS(spec)
 	if err != nil {
 		return nil, err
@@ -90,17 +85,21 @@ func contentSize(spec Spec) (int64, error) {
 			return 0, err
 		}
 	}
-	for _, b := range spec.Binaries {
-		st, err := os.Stat(b)
+	ps, err := spec.placements()
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range ps {
+		m, err := p.size()
 		if err != nil {
 			return 0, err
 		}
-		n += st.Size()
+		n += m
 	}
 	if spec.Dir == "" {
 		return n, nil
 	}
-	err := filepath.WalkDir(spec.Dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(spec.Dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -119,7 +118,8 @@ func contentSize(spec Spec) (int64, error) {
 // erofsUUID is fixed so that the same tree gives the same image.
 const erofsUUID = "736d6f6c-766d-0000-0000-000000000000"
 
-// mkEROFS stages the tree (the directory, then the binaries in /bin) and
+// mkEROFS stages the tree (the tar, the directory, then the binaries with
+// their libraries and the added files) and
 // packs it with mkfs.erofs, uncompressed: decompressing in the guest
 // would be guest kernel work. Timestamps and UUID are fixed.
 func mkEROFS(spec Spec) ([]byte, error) {
@@ -147,19 +147,12 @@ func mkEROFS(spec Spec) ([]byte, error) {
 			return nil, fmt.Errorf("copy %s: %v: %s", spec.Dir, err, bytes.TrimSpace(out))
 		}
 	}
-	if len(spec.Binaries) > 0 {
-		if err := os.MkdirAll(filepath.Join(stage, "bin"), 0o755); err != nil {
-			return nil, err
-		}
+	ps, err := spec.placements()
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range spec.Binaries {
-		data, err := os.ReadFile(b)
-		if err != nil {
-			return nil, err
-		}
-		dst := filepath.Join(stage, "bin", filepath.Base(b))
-		os.Remove(dst)
-		if err := os.WriteFile(dst, data, 0o755); err != nil {
+	for _, p := range ps {
+		if err := p.stage(stage); err != nil {
 			return nil, err
 		}
 	}

@@ -10,7 +10,6 @@ package rootfs
 
 import (
 	"bytes"
-	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,8 +33,11 @@ type Spec struct {
 	Tar string
 	// Dir, when set, is a directory copied as the root of the tree.
 	Dir string
-	// Binaries are host files placed in /bin under their base names.
+	// Binaries are x86-64 programs placed in /bin under their base
+	// names, each with the dynamic loader and shared libraries it needs.
 	Binaries []string
+	// Files are host files and directories added as they are.
+	Files []File
 	// Init is the smol-init executable.
 	Init []byte
 }
@@ -52,46 +54,21 @@ func Build(spec Spec) ([]byte, error) {
 		}
 	}
 	if spec.Dir != "" {
-		if err := t.addDir(spec.Dir); err != nil {
+		if err := t.addDir(spec.Dir, ""); err != nil {
 			return nil, err
 		}
 	}
-	for _, b := range spec.Binaries {
-		if err := CheckStaticBinary(b); err != nil {
+	ps, err := spec.placements()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if err := p.addTo(t); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(b)
-		if err != nil {
-			return nil, err
-		}
-		t.addFile("bin/"+filepath.Base(b), data, 0o755)
 	}
 	t.addFile(strings.TrimPrefix(InitPath, "/"), spec.Init, 0o755)
 	return t.archive()
-}
-
-// CheckStaticBinary reports whether path is an x86-64 ELF executable
-// that runs without a dynamic loader, with an error that says what to do
-// otherwise.
-func CheckStaticBinary(p string) error {
-	f, err := elf.Open(p)
-	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("%s is not an ELF executable: --binary takes a Linux x86-64 program (use --rootfs for a directory)", p)
-		}
-		return err
-	}
-	defer f.Close()
-	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return fmt.Errorf("%s is a %v %v program; smolvm runs x86-64 Linux programs", p, f.Class, f.Machine)
-	}
-	for _, prog := range f.Progs {
-		if prog.Type == elf.PT_INTERP {
-			return fmt.Errorf("%s is dynamically linked; --binary takes a static program for now: use a static build, or --rootfs with a directory holding the program and its libraries", p)
-		}
-	}
-	return nil
 }
 
 // tree collects records by normalised path; later additions replace
@@ -117,7 +94,9 @@ func (t *tree) ensureParents(name string) {
 	}
 }
 
-func (t *tree) addDir(root string) error {
+// addDir adds the tree at root (a host directory) below prefix ("" for
+// the root itself), keeping modes, owners and links.
+func (t *tree) addDir(root, prefix string) error {
 	st, err := os.Stat(root)
 	if err != nil {
 		return err
@@ -130,10 +109,11 @@ func (t *tree) addDir(root string) error {
 			return err
 		}
 		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
+		if err != nil || (rel == "." && prefix == "") {
 			return err
 		}
-		rel = filepath.ToSlash(rel)
+		rel = path.Join(prefix, filepath.ToSlash(rel))
+		t.ensureParents(rel)
 		r, err := t.rec.GetRecord(p)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", p, err)

@@ -225,7 +225,7 @@ func (in *Init) Run() (status int, err error) {
 		start = Start
 	}
 	p, err := start(Spec{
-		Argv: cfg.Argv, Env: env, Dir: workdir, Root: root,
+		Argv: cfg.Argv, Env: env, Dir: workdir, Root: root, User: cfg.User,
 		Stdin: stdin, Stdout: stdout, Stderr: stderr,
 		Reaped: func(pid, status int) {
 			in.log.stepf("reaped orphan %d: status %d", pid, status)

@@ -190,7 +190,7 @@ func TestRunInitErrors(t *testing.T) {
 		late    bool // fails after the config was read (debug off): no held step log
 	}{
 		{name: "config missing", cfg: nil, wantMsg: "smol-init: config: open "},
-		{name: "unknown field", cfg: []byte(`{"argv":["true"],"user":"nobody"}`), wantMsg: `unknown field "user"`},
+		{name: "unknown field", cfg: []byte(`{"argv":["true"],"cgroup":"/app"}`), wantMsg: `unknown field "cgroup"`},
 		{name: "empty argv", cfg: []byte(`{"argv":[]}`), wantMsg: "argv is empty"},
 		{name: "required mount fails", cfg: protocol.Config{Argv: []string{"true"}},
 			setup:   func(f *fakeSys) { f.failMount = map[string]error{"/proc": syscall.ENODEV} },

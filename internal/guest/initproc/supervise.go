@@ -66,8 +66,9 @@ func ExitStatus(ws unix.WaitStatus) int {
 // Spec describes the program to start.
 type Spec struct {
 	Argv []string
-	Env  []string // complete environment; its PATH is used to resolve Argv[0]
-	Dir  string   // working directory; "" means smol-init's own ("/" with Root)
+	Env  []string       // complete environment; its PATH is used to resolve Argv[0]
+	Dir  string         // working directory; "" means smol-init's own ("/" with Root)
+	User *protocol.User // who the program runs as; nil means root (see credential)
 
 	// Root, if set, is the directory the program is chrooted into
 	// (SysProcAttr.Chroot; smol-init itself stays where it is). Dir and
@@ -147,7 +148,7 @@ func Start(spec Spec) (*Process, error) {
 	// controlling terminal: see the package documentation.
 	// With Chroot the child calls chroot, then chdir(Dir), then execve:
 	// Dir and file are inside the new root.
-	sys := &syscall.SysProcAttr{Setpgid: true, Chroot: spec.Root}
+	sys := &syscall.SysProcAttr{Setpgid: true, Chroot: spec.Root, Credential: credential(spec.User)}
 	attr := &syscall.ProcAttr{
 		Dir:   dir,
 		Env:   spec.Env,

@@ -56,6 +56,9 @@ type Config struct {
 	Argv []string `json:"argv"`
 	// Env holds KEY=VALUE pairs for the program.
 	Env []string `json:"env,omitempty"`
+	// User, when set, is who the program runs as (see User); nil means
+	// root.
+	User *User `json:"user,omitempty"`
 	// WorkDir is the program's working directory ("/" when empty).
 	WorkDir string `json:"workdir,omitempty"`
 	// Hostname is set with sethostname ("smolvm" when empty).
