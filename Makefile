@@ -9,8 +9,9 @@ GOFLAGS   := -trimpath
 export CGO_ENABLED := 0
 
 # Debian packages: the kernel source and its build tools, busybox for the
-# demo and tests, QEMU as the benchmark's reference VMM.
-APT_PKGS  := linux-source-6.12 build-essential flex bison bc libelf-dev cpio busybox-static erofs-utils
+# demo and tests, jq and sqlite3 (dynamic programs for the --binary tests),
+# QEMU as the benchmark's reference VMM.
+APT_PKGS  := linux-source-6.12 build-essential flex bison bc libelf-dev cpio busybox-static erofs-utils jq sqlite3
 APT_BENCH := qemu-system-x86
 
 .PHONY: all deps build kernel demo test test-unit bench clean

@@ -27,7 +27,7 @@ const (
 )
 
 type buildFlags struct {
-	output, kernel, rootfs, tar, image, workdir, user, memory, hostname, cmdline, entrypoint, root string
+	output, kernel, rootfs, tar, image, workdir, user, memory, hostname, cmdline, entrypoint, root, file string
 	binaries, env, add                                                                             []string
 	cpus                                                                                           int
 }
@@ -51,13 +51,15 @@ apply as with 'docker run': words after -- replace CMD, --entrypoint
 replaces ENTRYPOINT (and drops CMD), --env adds to ENV.`,
 		Example: `  smolvm build -o hello.vm --binary /bin/busybox -- busybox echo hello
   smolvm build -o app.vm --rootfs ./root --env MODE=prod --workdir /srv -- /srv/app
-  smolvm build -o web.vm --image docker.io/library/nginx:1.27 --memory 256M`,
+  smolvm build -o web.vm --image docker.io/library/nginx:1.27 --memory 256M
+  smolvm build -o app.vm -f Smolfile --memory 512M`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runBuild(cmd, f, args)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVarP(&f.output, "output", "o", "", "image file to write (required)")
+	fl.StringVarP(&f.file, "file", "f", "", "Smolfile (TOML) declaring the build; flags override it")
 	fl.StringVar(&f.entrypoint, "entrypoint", "", `entrypoint words ("busybox echo" or ["busybox","echo"]); then every word after -- is a default argument`)
 	fl.StringVar(&f.image, "image", "", "OCI image to use as the root filesystem and run configuration: a 'docker save' tarball, an OCI layout directory or a registry reference")
 	fl.StringArrayVar(&f.binaries, "binary", nil, "x86-64 program to put in /bin, with its loader and shared libraries (repeatable)")
@@ -79,6 +81,12 @@ replaces ENTRYPOINT (and drops CMD), --env adds to ENV.`,
 func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	if f.output == "" {
 		return errors.New("build: -o FILE is required")
+	}
+	if f.file != "" {
+		var err error
+		if args, err = applySmolfile(&f, args, cmd.Flags().Changed); err != nil {
+			return err
+		}
 	}
 	if len(f.binaries) == 0 && f.rootfs == "" && f.tar == "" && f.image == "" {
 		return errors.New("build: give the program with --binary FILE, an image with --image REF, or a root filesystem with --rootfs DIR or --tar FILE")

@@ -198,3 +198,41 @@ func TestBuildImageErrors(t *testing.T) {
 		t.Error("a failed build left an image behind")
 	}
 }
+
+// TestBuildSmolfile builds from a Smolfile whose paths are relative to
+// it, with a flag overriding one of its settings, and checks a misspelt
+// key is refused with its name and line.
+func TestBuildSmolfile(t *testing.T) {
+	fakeAssets(t)
+	dir := t.TempDir()
+	ocitest.Save(t, filepath.Join(dir, "app.tar"), "app:1", appImage(t, v1.Config{Entrypoint: []string{"/bin/app"}}))
+	os.WriteFile(filepath.Join(dir, "motd"), []byte("hello"), 0o644)
+	sf := filepath.Join(dir, "Smolfile")
+	os.WriteFile(sf, []byte(`image = "app.tar"
+cmd = ["--once"]
+user = "nobody"
+workdir = "/srv"
+memory = "64M"
+cpus = 2
+env = ["MODE=smolfile"]
+[[add]]
+src = "motd"
+dst = "/etc/motd"
+`), 0o644)
+	out := filepath.Join(t.TempDir(), "o.vm")
+	t.Chdir(t.TempDir()) // relative paths must not depend on the working directory
+	if msg, err := build(t, "-o", out, "-f", sf, "--memory", "96M", "--root", "initramfs"); err != nil {
+		t.Fatal(msg)
+	}
+	m := manifestOf(t, out)
+	if m.MemoryMiB != 96 || m.VCPUs != 2 || m.WorkDir != "/srv" || !reflect.DeepEqual(m.Args, []string{"--once"}) ||
+		m.User == nil || m.User.UID != 65534 || !reflect.DeepEqual(m.Env, []string{"HOME=/nonexistent", "MODE=smolfile"}) {
+		t.Errorf("manifest %+v", m)
+	}
+
+	os.WriteFile(sf, []byte("image = \"app.tar\"\nmemroy = \"64M\"\n"), 0o644)
+	msg, err := build(t, "-o", out, "-f", sf)
+	if err == nil || !strings.Contains(msg, sf+`:2: unknown key "memroy"`) {
+		t.Errorf("misspelt key: %s", msg)
+	}
+}

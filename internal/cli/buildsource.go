@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/smolvm/smolvm/internal/oci"
 	"github.com/smolvm/smolvm/internal/progress"
 	"github.com/smolvm/smolvm/internal/rootfs"
+	"github.com/smolvm/smolvm/internal/smolfile"
 	"github.com/smolvm/smolvm/internal/userdb"
 )
 
@@ -144,4 +146,51 @@ func stderrFile(cmd *cobra.Command) *os.File {
 	var w io.Writer = cmd.ErrOrStderr()
 	f, _ := w.(*os.File)
 	return f
+}
+
+// applySmolfile fills f from the Smolfile f.file for every flag the
+// command line did not set (changed reports those), and returns the
+// positional arguments: the command line's, else the Smolfile's cmd.
+func applySmolfile(f *buildFlags, args []string, changed func(string) bool) ([]string, error) {
+	sf, err := smolfile.Load(f.file)
+	if err != nil {
+		return nil, fmt.Errorf("build: %w", err)
+	}
+	str := func(flag string, dst *string, v string) {
+		if !changed(flag) && v != "" {
+			*dst = v
+		}
+	}
+	list := func(flag string, dst *[]string, v []string) {
+		if !changed(flag) && len(v) > 0 {
+			*dst = v
+		}
+	}
+	str("image", &f.image, sf.Image)
+	str("rootfs", &f.rootfs, sf.Rootfs)
+	str("tar", &f.tar, sf.Tar)
+	str("workdir", &f.workdir, sf.Workdir)
+	str("user", &f.user, sf.User)
+	str("memory", &f.memory, sf.Memory)
+	str("hostname", &f.hostname, sf.Hostname)
+	str("cmdline", &f.cmdline, sf.Cmdline)
+	str("root", &f.root, sf.Root)
+	list("binary", &f.binaries, sf.Binary)
+	list("env", &f.env, sf.Env)
+	if !changed("cpus") && sf.CPUs != 0 {
+		f.cpus = sf.CPUs
+	}
+	if !changed("entrypoint") && len(sf.Entrypoint) > 0 {
+		b, _ := json.Marshal(sf.Entrypoint)
+		f.entrypoint = string(b)
+	}
+	if !changed("add") {
+		for _, a := range sf.Add {
+			f.add = append(f.add, a.Src+":"+a.Dst)
+		}
+	}
+	if len(args) == 0 {
+		args = sf.Cmd
+	}
+	return args, nil
 }
