@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -234,5 +235,39 @@ dst = "/etc/motd"
 	msg, err := build(t, "-o", out, "-f", sf)
 	if err == nil || !strings.Contains(msg, sf+`:2: unknown key "memroy"`) {
 		t.Errorf("misspelt key: %s", msg)
+	}
+}
+
+// TestBuildReproducible builds twice from the same inputs, with the
+// inputs' times changed in between, and wants byte-identical files.
+func TestBuildReproducible(t *testing.T) {
+	fakeAssets(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "motd"), []byte("hi"), 0o644)
+	os.WriteFile(filepath.Join(dir, "data"), []byte("data"), 0o644)
+	for _, layout := range []string{"initramfs", "erofs"} {
+		t.Run(layout, func(t *testing.T) {
+			if layout == "erofs" && os.Geteuid() != 0 {
+				t.Skip("needs root")
+			}
+			var files [2][]byte
+			for i := range files {
+				out := filepath.Join(dir, layout+".vm")
+				if msg, err := build(t, "-o", out, "--root", layout, "--rootfs", root, "--binary", "/bin/ls",
+					"--add", filepath.Join(dir, "data")+":/srv/data", "--", "ls"); err != nil {
+					t.Fatal(msg)
+				}
+				files[i], _ = os.ReadFile(out)
+				later := time.Now().Add(time.Duration(i+1) * time.Hour)
+				for _, p := range []string{root, filepath.Join(root, "etc", "motd"), filepath.Join(dir, "data")} {
+					os.Chtimes(p, later, later)
+				}
+			}
+			if !bytes.Equal(files[0], files[1]) {
+				t.Error("same inputs, different .vm files")
+			}
+		})
 	}
 }
