@@ -236,10 +236,14 @@ func (d *Device) write(sector uint64, bufs []virtio.Buffer) error {
 	if !ok {
 		return errRequest
 	}
+	// Check every buffer before writing any: a refused request must
+	// leave the disk as it was.
 	for _, b := range bufs {
 		if b.Writable {
 			return errRequest
 		}
+	}
+	for _, b := range bufs {
 		if _, err := w.WriteAt(b.Data, off); err != nil {
 			return err
 		}

@@ -1,10 +1,12 @@
 package blk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 
 	"github.com/smolvm/smolvm/internal/fuzzcorpus"
+	"github.com/smolvm/smolvm/internal/virtio/virtiotest"
 )
 
 // blkSeed builds a FuzzBlk input for one request. FuzzBlk reads
@@ -64,3 +66,22 @@ func blkSeeds() map[string][]any {
 }
 
 func TestFuzzBlkSeeds(t *testing.T) { fuzzcorpus.Check(t, "FuzzBlk", blkSeeds()) }
+
+// A write whose status buffer is longer than one byte has a writable data
+// byte after its readable data: the request is refused, and must not
+// have written the readable part first.
+func TestRefusedWriteLeavesDisk(t *testing.T) {
+	disk := &memDisk{b: make([]byte, diskSize)}
+	d := setup(t, New(disk, diskSize, false, ""))
+	h := d.Alloc(headerSize, header(typeOut, 0))
+	data := d.Alloc(512, bytes.Repeat([]byte{0xee}, 512))
+	st := d.Alloc(2, nil)
+	n := d.Submit(virtiotest.Desc{Addr: h, Len: headerSize}, virtiotest.Desc{Addr: data, Len: 512},
+		virtiotest.Desc{Addr: st, Len: 2, Flags: virtiotest.FWrite})
+	if n != 1 || d.Bytes(st+1, 1)[0] != statusIOErr {
+		t.Fatalf("used %d status %d, want the request refused", n, d.Bytes(st+1, 1)[0])
+	}
+	if !bytes.Equal(disk.b, make([]byte, diskSize)) {
+		t.Error("a refused write changed the disk")
+	}
+}
