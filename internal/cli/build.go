@@ -28,8 +28,8 @@ const (
 
 type buildFlags struct {
 	output, kernel, rootfs, tar, image, workdir, user, memory, hostname, cmdline, entrypoint, root, file string
-	binaries, env, add                                                                             []string
-	cpus                                                                                           int
+	binaries, env, add                                                                                   []string
+	cpus                                                                                                 int
 }
 
 func buildCmd() *cobra.Command {
