@@ -10,8 +10,9 @@ export CGO_ENABLED := 0
 
 # Debian packages: the kernel source and its build tools, busybox for the
 # demo and tests, jq and sqlite3 (dynamic programs for the --binary tests),
-# QEMU as the benchmark's reference VMM.
-APT_PKGS  := linux-source-6.12 build-essential flex bison bc libelf-dev cpio busybox-static erofs-utils jq sqlite3
+# debootstrap for the Debian root filesystem test, QEMU as the
+# benchmark's reference VMM.
+APT_PKGS  := linux-source-6.12 build-essential flex bison bc libelf-dev cpio busybox-static erofs-utils jq sqlite3 debootstrap
 APT_BENCH := qemu-system-x86
 
 .PHONY: all deps build kernel demo test test-unit bench clean
@@ -35,16 +36,17 @@ build:
 # first build takes about 6 minutes on two cores, later ones are instant.
 kernel: deps
 	@mkdir -p $(BIN)
-	cp "$$(scripts/build-kernel.sh)" $(BIN)/vmlinux
+	@k="$$(scripts/build-kernel.sh)" && cp "$$k" $(BIN)/vmlinux && cp "$$(dirname "$$k")/System.map" $(BIN)/System.map
 
 # The main job: pack Debian's static busybox and run it.
 demo: deps kernel build
 	$(BIN)/smolvm build -o $(BIN)/hello.vm --binary /bin/busybox -- busybox echo hello from a smolvm microVM
 	$(BIN)/hello.vm
 
-# Unit tests plus real-kernel boots (these skip without /dev/kvm).
+# Unit tests plus real-kernel boots (these skip without /dev/kvm). The
+# Debian root filesystem (debootstrap, cached) is for TestBootDebian.
 test: deps kernel build
-	SMOLVM_BIN=$(CURDIR)/$(BIN) $(GO) test -timeout 40m ./...
+	SMOLVM_BIN=$(CURDIR)/$(BIN) SMOLVM_DEBIAN_ROOT="$$(scripts/debian-root.sh)" $(GO) test -timeout 60m ./...
 
 # Unit tests only: no kernel, no KVM needed.
 test-unit:

@@ -73,7 +73,7 @@ replaces ENTRYPOINT (and drops CMD), --env adds to ENV.`,
 	fl.IntVar(&f.cpus, "cpus", defaultVCPUs, "virtual CPUs")
 	fl.StringVar(&f.hostname, "hostname", "", "guest hostname (default smolvm)")
 	fl.StringVar(&f.cmdline, "cmdline", "", "extra kernel command line")
-	fl.StringVar(&f.root, "root", "auto", "where the root filesystem goes: initramfs, erofs (a read-only block device with a tmpfs overlay), or auto (erofs above 1 MiB)")
+	fl.StringVar(&f.root, "root", "auto", "where the root filesystem goes: initramfs, erofs (a read-only block device with a tmpfs overlay), or auto (erofs)")
 	fl.StringVar(&f.kernel, "kernel", "", "guest kernel, an uncompressed ELF vmlinux with PVH (default: vmlinux next to smolvm, or $SMOLVM_KERNEL)")
 	return c
 }
@@ -249,8 +249,10 @@ func writeImage(out, runtimePath string, kernel []byte, root *rootfs.Result, man
 	if _, err := w.AddPart(image.KernelPart, bytes.NewReader(kernel), image.LZ4); err != nil {
 		return err
 	}
-	if _, err := w.AddPart(image.InitramfsPart, bytes.NewReader(root.Initramfs), image.LZ4); err != nil {
-		return err
+	if root.Initramfs != nil {
+		if _, err := w.AddPart(image.InitramfsPart, bytes.NewReader(root.Initramfs), image.LZ4); err != nil {
+			return err
+		}
 	}
 	if root.EROFS != nil {
 		// Raw: the guest reads it in place through virtio-blk.

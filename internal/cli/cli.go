@@ -34,7 +34,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	status := 0
-	root.AddCommand(buildCmd(), runCmd(&status), inspectCmd(), doctorCmd())
+	root.AddCommand(buildCmd(), runCmd(&status), inspectCmd(), doctorCmd(), profileCmd(&status))
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(stderr, "smolvm: %v\n", err)
 		if strings.Contains(err.Error(), "unknown flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "accepts") {

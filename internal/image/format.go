@@ -54,7 +54,10 @@ const (
 	KernelPart    = "kernel"
 	InitramfsPart = "initramfs"
 	// RootFSPart, when present, is an EROFS root filesystem stored raw
-	// and served to the guest as its first virtio block device.
+	// and served to the guest as its first virtio block device. An image
+	// with a root filesystem and no initramfs boots straight from it
+	// (smol-init is inside it); one with both runs smol-init from the
+	// initramfs.
 	RootFSPart   = "rootfs"
 	ManifestPart = "manifest"
 )

@@ -164,13 +164,19 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := img.OpenPart(image.InitramfsPart)
-	if err != nil {
-		return nil, err
+	// An image with a root filesystem and no initramfs boots straight
+	// from the root disk (see protocol.DiskConfigTail).
+	var initrd *image.PartReader
+	_, hasInitrd := img.Part(image.InitramfsPart)
+	_, hasRoot := img.Part(image.RootFSPart)
+	if hasInitrd || !hasRoot {
+		if initrd, err = img.OpenPart(image.InitramfsPart); err != nil {
+			return nil, err
+		}
 	}
 	var disks []vmm.Disk
 	var root *protocol.Root
-	if _, ok := img.Part(image.RootFSPart); ok {
+	if hasRoot {
 		if err := verifyPart(img, image.RootFSPart); err != nil {
 			return nil, err
 		}
@@ -179,7 +185,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 			return nil, err
 		}
 		disks = append(disks, vmm.Disk{Backend: sec, Size: sec.Size(), ReadOnly: true, ID: "smolvm-root"})
-		root = &protocol.Root{Device: "/dev/vda", FSType: "erofs", TmpfsMiB: DefaultRootTmpfsMiB}
+		root = &protocol.Root{Device: protocol.RootDevice, FSType: "erofs", TmpfsMiB: DefaultRootTmpfsMiB, Booted: !hasInitrd}
 	}
 	disks = append(disks, extra...)
 	args := man.Args
@@ -193,10 +199,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
 	}
-	return vmm.New(vmm.Config{
-		Kernel:     kernel,
-		Initrd:     initrd,
-		InitrdSize: initrd.Size(),
+	cfg := vmm.Config{
 		Init: protocol.Config{
 			Argv:     argv,
 			User:     man.User,
@@ -215,7 +218,13 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 		Debug:     o.Debug,
 		Compat:    o.Compat,
 		Profile:   o.Profile,
-	})
+		RootBoot:  !hasInitrd,
+	}
+	cfg.Kernel = kernel
+	if initrd != nil {
+		cfg.Initrd, cfg.InitrdSize = initrd, initrd.Size()
+	}
+	return vmm.New(cfg)
 }
 
 // verifyPart reads a part through its digest check.

@@ -15,19 +15,19 @@ import (
 type Layout int
 
 const (
-	// LayoutAuto picks the initramfs for roots up to BlockThreshold bytes
-	// and an EROFS block device above.
+	// LayoutAuto is LayoutBlock: with smol-init inside the root image the
+	// guest kernel unpacks nothing at boot, whatever the root's size.
 	LayoutAuto Layout = iota
+	// LayoutInitramfs puts smol-init and the root in the initramfs.
+	// Every initramfs byte is copied by the guest kernel at boot (on
+	// hosts that emulate guest kernel code, a 2 MB smol-init alone costs
+	// about ten seconds there).
 	LayoutInitramfs
+	// LayoutBlock makes an EROFS image the kernel boots from; the guest
+	// reads it only where it is used, the host writing the data into
+	// guest memory.
 	LayoutBlock
 )
-
-// BlockThreshold is the root size above which LayoutAuto uses a block
-// device. Every initramfs byte is copied by the guest kernel at boot (on
-// hosts that emulate guest kernel code, ~7 µs per byte); a block device
-// is read by the guest only where the program touches it, the host
-// writing the data into guest memory.
-const BlockThreshold = 1 << 20
 
 // ParseLayout reads a --root value.
 func ParseLayout(s string) (Layout, error) {
@@ -42,8 +42,10 @@ func ParseLayout(s string) (Layout, error) {
 	return 0, fmt.Errorf("--root %q: want auto, initramfs or erofs", s)
 }
 
-// Result is a built root: the initramfs, and an EROFS image when the root
-// lives on a block device (the initramfs then holds only smol-init).
+// Result is a built root: the initramfs, or an EROFS image when the root
+// lives on a block device. The EROFS image holds smol-init itself and the
+// directories it mounts on, because the kernel boots straight from it
+// (protocol.DiskConfigTail): no initramfs is unpacked at all.
 type Result struct {
 	Initramfs []byte
 	EROFS     []byte
@@ -51,68 +53,47 @@ type Result struct {
 
 // BuildLayout builds the root filesystem with the given layout.
 func BuildLayout(spec Spec, layout Layout) (*Result, error) {
-	if layout == LayoutAuto {
-		n, err := contentSize(spec)
-		if err != nil {
-			return nil, err
-		}
-		layout = LayoutInitramfs
-		if n > BlockThreshold {
-			layout = LayoutBlock
-		}
-	}
 	if layout == LayoutInitramfs {
 		b, err := Build(spec)
 		return &Result{Initramfs: b}, err
+	}
+	if len(spec.Init) == 0 {
+		return nil, errors.New("no smol-init binary given")
 	}
 	img, err := mkEROFS(spec)
 	if err != nil {
 		return nil, err
 	}
-	initrd, err := Build(Spec{Init: spec.Init})
-	if err != nil {
-		return nil, err
-	}
-	return &Result{Initramfs: initrd, EROFS: img}, nil
+	return &Result{EROFS: img}, nil
 }
 
-// contentSize is the bytes of regular files the root would hold.
-func contentSize(spec Spec) (int64, error) {
-	var n int64
-	if spec.Tar != "" {
-		var err error
-		if n, err = tarSize(spec.Tar); err != nil {
-			return 0, err
+// bootDirs are what smol-init needs in a root the kernel mounts
+// read-only: mount points for its early mounts and its staging
+// directories (initproc.StagingDir). Made only where the tree has
+// nothing at that path.
+var bootDirs = []struct {
+	path string
+	mode fs.FileMode
+}{
+	{"dev", 0o755}, {"proc", 0o555}, {"sys", 0o555}, {"tmp", fs.ModeSticky | 0o777}, {"run", 0o755},
+	{".smolvm", 0o755}, {".smolvm/rw", 0o755}, {".smolvm/root", 0o755},
+}
+
+// stageBoot adds smol-init and bootDirs to a staged tree.
+func stageBoot(stage string, init []byte) error {
+	for _, d := range bootDirs {
+		p := filepath.Join(stage, d.path)
+		if _, err := os.Lstat(p); err == nil {
+			continue
 		}
-	}
-	ps, err := spec.placements()
-	if err != nil {
-		return 0, err
-	}
-	for _, p := range ps {
-		m, err := p.size()
-		if err != nil {
-			return 0, err
-		}
-		n += m
-	}
-	if spec.Dir == "" {
-		return n, nil
-	}
-	err = filepath.WalkDir(spec.Dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
+		if err := os.Mkdir(p, d.mode.Perm()); err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			n += info.Size()
+		if err := os.Chmod(p, d.mode); err != nil { // umask, sticky bit
+			return err
 		}
-		return nil
-	})
-	return n, err
+	}
+	return os.WriteFile(filepath.Join(stage, strings.TrimPrefix(InitPath, "/")), init, 0o755)
 }
 
 // erofsUUID is fixed so that the same tree gives the same image.
@@ -155,6 +136,9 @@ func mkEROFS(spec Spec) ([]byte, error) {
 		if err := p.stage(stage); err != nil {
 			return nil, err
 		}
+	}
+	if err := stageBoot(stage, spec.Init); err != nil {
+		return nil, fmt.Errorf("stage smol-init: %w", err)
 	}
 	out := filepath.Join(tmp, "root.erofs")
 	cmd := exec.Command(mkfs, "--quiet", "-T0", "-U"+erofsUUID, "-x-1", out, stage)

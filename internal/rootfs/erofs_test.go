@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"bytes"
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,20 +41,43 @@ func TestEROFSReproducibleAndMountable(t *testing.T) {
 	}
 }
 
-func TestAutoLayoutThreshold(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "small"), []byte("x"), 0o644)
-	r, err := BuildLayout(Spec{Dir: dir, Init: []byte("init")}, LayoutAuto)
-	if err != nil || r.EROFS != nil {
-		t.Fatalf("small root: %v, erofs %v; want initramfs", err, r != nil && r.EROFS != nil)
-	}
+// TestAutoLayoutBootsFromEROFS: auto gives an EROFS image and no
+// initramfs, smol-init inside the image (stored uncompressed, so its
+// bytes appear as they are) and the directories smol-init mounts on.
+func TestAutoLayoutBootsFromEROFS(t *testing.T) {
 	if _, err := exec.LookPath("mkfs.erofs"); err != nil {
 		t.Skip("mkfs.erofs not installed")
 	}
-	os.WriteFile(filepath.Join(dir, "big"), make([]byte, BlockThreshold+1), 0o644)
-	r, err = BuildLayout(Spec{Dir: dir, Init: []byte("init")}, LayoutAuto)
-	if err != nil || r.EROFS == nil {
-		t.Fatalf("big root: %v; want an EROFS image", err)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "small"), []byte("x"), 0o644)
+	init := make([]byte, 8192)
+	rand.Read(init)
+	r, err := BuildLayout(Spec{Dir: dir, Init: init}, LayoutAuto)
+	if err != nil || r.EROFS == nil || r.Initramfs != nil {
+		t.Fatalf("auto: %v; want an EROFS image and no initramfs", err)
+	}
+	if !bytes.Contains(r.EROFS, init) {
+		t.Error("smol-init is not in the EROFS image")
+	}
+	if _, err := BuildLayout(Spec{Dir: dir}, LayoutAuto); err == nil {
+		t.Error("a block root without smol-init was built")
+	}
+	stage := t.TempDir()
+	os.Symlink("/var/run", filepath.Join(stage, "run"))
+	if err := stageBoot(stage, init); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range bootDirs {
+		st, err := os.Lstat(filepath.Join(stage, d.path))
+		if d.path == "run" {
+			if err != nil || st.Mode()&os.ModeSymlink == 0 {
+				t.Errorf("an existing /run symlink was replaced: %v", err)
+			}
+			continue
+		}
+		if err != nil || st.Mode() != d.mode|os.ModeDir {
+			t.Errorf("%s: %v mode %v, want %v", d.path, err, st.Mode(), d.mode|os.ModeDir)
+		}
 	}
 }
 

@@ -70,6 +70,11 @@ type Config struct {
 	Profile *Profile
 	// Disks are virtio block devices, /dev/vda first.
 	Disks []Disk
+	// RootBoot boots with no initramfs: the kernel mounts Disks[0] as /
+	// (read-only, Init.Root.FSType) and runs smol-init from it at
+	// protocol.RootInitPath. Init travels after the disk's data
+	// (protocol.DiskConfigTail); Initrd must be nil.
+	RootBoot bool
 }
 
 // Disk is a virtio block device's backing store. Backend may also be an
@@ -124,6 +129,7 @@ type Machine struct {
 	mmio          MMIOBus
 	virtio        []*virtio.MMIO // reset before guest memory is unmapped
 	virtioCmdline string         // virtio_mmio.device= declarations
+	rootCmdline   string         // root= and init= for RootBoot
 	console       *console.Device
 	kicks         []*os.File // ioeventfds of virtio queues
 	kickWG        sync.WaitGroup
@@ -198,6 +204,11 @@ func New(cfg Config) (_ *Machine, err error) {
 	}
 	if err = m.setupDevices(); err != nil {
 		return nil, err
+	}
+	if cfg.RootBoot {
+		if err = m.setupRootBoot(); err != nil {
+			return nil, err
+		}
 	}
 	if err = m.setupVirtio(); err != nil {
 		return nil, err
@@ -309,14 +320,16 @@ func (m *Machine) setupVCPUs() error {
 	}()
 	// The initramfs goes at the top of low RAM whatever the kernel's
 	// size; that they do not overlap is checked once both are known.
-	initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
+	if !m.cfg.RootBoot {
+		initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
+	}
 	wg.Wait()
 	for _, e := range []error{kernErr, err, probeErr} {
 		if e != nil {
 			return e
 		}
 	}
-	if k.End > initrdAddr {
+	if initrdSize > 0 && k.End > initrdAddr {
 		return fmt.Errorf("initramfs of %d MiB does not fit in guest memory above the kernel; give the VM more memory (--memory)", initrdSize>>20)
 	}
 	compat := m.cfg.Compat == CompatAlways || (m.probe != nil && m.probe.Emulated)
@@ -328,7 +341,7 @@ func (m *Machine) setupVCPUs() error {
 	if compat {
 		extra = CompatCmdline
 	}
-	m.cmdline = Cmdline(BaseCmdline, level, extra, m.virtioCmdline, m.cfg.Cmdline)
+	m.cmdline = Cmdline(BaseCmdline, level, extra, m.virtioCmdline, m.rootCmdline, m.cfg.Cmdline)
 
 	mp, err := x86.MPTable(m.cfg.VCPUs)
 	if err != nil {
@@ -359,19 +372,22 @@ func (m *Machine) setupVCPUs() error {
 // declares it on the kernel command line (no ACPI, no PCI: the kernel
 // learns about virtio-mmio devices from virtio_mmio.device=).
 func (m *Machine) setupVirtio() error {
-	var devs []virtio.Device
-	for _, d := range m.cfg.Disks {
-		devs = append(devs, blk.New(d.Backend, d.Size, d.ReadOnly, d.ID))
-	}
 	// The program's stdio; see package console for why ports, not hvc.
+	// It must be the first device declared: Linux numbers virtio
+	// devices in probe order across all types and names console ports
+	// after that number, and protocol.ConsoleStdio says /dev/vport0pN.
+	// (Disks are named vda, vdb, ... among themselves, in order.)
 	m.console = console.New([]console.Port{
 		{Name: "stdin", In: m.cfg.Stdin},
 		{Name: "stdout", Out: m.cfg.Stdout},
 		{Name: "stderr", Out: m.cfg.Stderr},
 	})
-	devs = append(devs, m.console)
+	devs := []virtio.Device{m.console}
 	// Entropy from the host, so the guest's RNG never waits for jitter.
 	devs = append(devs, rng.New(nil, 0))
+	for _, d := range m.cfg.Disks {
+		devs = append(devs, blk.New(d.Backend, d.Size, d.ReadOnly, d.ID))
+	}
 	if len(devs) > x86.MaxVirtioDevices {
 		return fmt.Errorf("%d disks: at most %d", len(m.cfg.Disks), x86.MaxVirtioDevices-(len(devs)-len(m.cfg.Disks)))
 	}
@@ -435,14 +451,19 @@ func (m *Machine) loadKernel() (*loader.Kernel, error) {
 // loadInitrd places the image's initramfs followed by a second cpio
 // archive holding this run's configuration for smol-init, as high as
 // possible below top. Linux unpacks concatenated archives in order.
-func (m *Machine) loadInitrd(kernelEnd, top uint64) (addr, size uint64, err error) {
+// initConfig is the run configuration as smol-init receives it.
+func (m *Machine) initConfig() protocol.Config {
 	cfg := m.cfg.Init
 	cfg.Debug = cfg.Debug || m.cfg.Debug
 	if cfg.Stdio == nil {
 		s := protocol.ConsoleStdio
 		cfg.Stdio = &s
 	}
-	extra, err := ConfigArchive(cfg)
+	return cfg
+}
+
+func (m *Machine) loadInitrd(kernelEnd, top uint64) (addr, size uint64, err error) {
+	extra, err := ConfigArchive(m.initConfig())
 	if err != nil {
 		return 0, 0, err
 	}

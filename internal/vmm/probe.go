@@ -18,6 +18,7 @@ import (
 const (
 	probeShortLoop = 1
 	probeLongLoop  = 400
+	probeRepeats   = 3
 	// emulatedThreshold: a native loop iteration takes under a
 	// nanosecond, an emulated one over a microsecond.
 	emulatedThreshold = 50 * time.Nanosecond
@@ -86,13 +87,25 @@ func probe(cpu *kvm.VCPU, mem writer) (ProbeResult, error) {
 		}
 		return 0, fmt.Errorf("emulation probe did not finish")
 	}
-	short, err := run(probeShortLoop)
-	if err != nil {
+	// The first entry pays one-time costs (faulting in guest memory,
+	// building the host's page tables for the guest), which can exceed
+	// the whole long loop and would make the difference negative: a
+	// warm-up run absorbs them, and the minimum of a few runs of each
+	// length discards interruptions by the host.
+	if _, err := run(probeShortLoop); err != nil {
 		return ProbeResult{}, err
 	}
-	long, err := run(probeLongLoop)
-	if err != nil {
-		return ProbeResult{}, err
+	short, long := time.Duration(1<<62), time.Duration(1<<62)
+	for i := 0; i < probeRepeats; i++ {
+		s, err := run(probeShortLoop)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		l, err := run(probeLongLoop)
+		if err != nil {
+			return ProbeResult{}, err
+		}
+		short, long = min(short, s), min(long, l)
 	}
 	per := (long - short) / (probeLongLoop - probeShortLoop)
 	if per < 0 {

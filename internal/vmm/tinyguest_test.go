@@ -223,8 +223,11 @@ func TestTinyGuestSeesVirtioMMIO(t *testing.T) {
 	if _, err := os.Stat(kvm.DevicePath); err != nil {
 		t.Skipf("no %s", kvm.DevicePath)
 	}
-	// mov eax, [VirtioMMIOBase + 8] (device ID); report it.
-	code := []byte{0xa1, 0x08, 0x00, 0x00, 0xd0}
+	// Device IDs of the first and third virtio-mmio devices, reported
+	// as 16*first + third: the console must come first (its ports are
+	// named after its position), then rng, then the disks.
+	// mov eax, [VirtioMMIOBase + 8]; shl eax, 4; add eax, [VirtioMMIOBase + 2*stride + 8]
+	code := []byte{0xa1, 0x08, 0x00, 0x00, 0xd0, 0xc1, 0xe0, 0x04, 0x03, 0x05, 0x08, 0x20, 0x00, 0xd0}
 	code = append(code, 0x66, 0xba, byte(x86.ControlPortExit&0xff), byte(x86.ControlPortExit>>8), 0xee)
 	code = append(code, hang...)
 	m, err := New(Config{
@@ -240,7 +243,7 @@ func TestTinyGuestSeesVirtioMMIO(t *testing.T) {
 		t.Errorf("command line lacks the device: %s", m.Cmdline())
 	}
 	res, err := m.Run()
-	if err != nil || res.Status != 2 {
-		t.Fatalf("status %v err %v, want 2 (virtio block device ID)", res, err)
+	if want := 16*3 + 2; err != nil || res.Status != want {
+		t.Fatalf("status %v err %v, want %d (console's device ID 3 first, block device ID 2 third)", res, err, want)
 	}
 }

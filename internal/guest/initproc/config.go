@@ -37,6 +37,29 @@ func ReadConfig(path string) (*protocol.Config, error) {
 	return cfg, nil
 }
 
+// ReadDiskConfig reads the configuration from the end of the block
+// device at path (see protocol.DiskConfigTail).
+func ReadDiskConfig(path string) (*protocol.Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, fmt.Errorf("config: size of %s: %w", path, err)
+	}
+	js, err := protocol.ReadDiskConfig(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("config on %s: %w", path, err)
+	}
+	cfg, err := ParseConfig(bytes.NewReader(js))
+	if err != nil {
+		return nil, fmt.Errorf("config on %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 // ParseConfig decodes one JSON protocol.Config from r and validates it. It
 // rejects input larger than MaxConfigSize, unknown fields (a host newer than
 // this smol-init would otherwise be silently misunderstood), trailing data,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,6 +34,7 @@ func Main() (code int) {
 		EarlySteps: EarlySteps,
 		Steps:      Steps,
 		ConfigPath: protocol.ConfigPath,
+		ConfigDisk: protocol.RootDevice,
 		StagingDir: StagingDir,
 		PortPath:   "/dev/port",
 		Console:    os.Stderr,
@@ -85,6 +87,11 @@ type Init struct {
 	EarlySteps []Step // before /dev/port is opened (see EarlySteps)
 	Steps      []Step // after MarkerInitStart
 	ConfigPath string
+	// ConfigDisk is where the configuration is when ConfigPath does not
+	// exist: at the end of this device (protocol.DiskConfigTail), as the
+	// VMM puts it when the kernel boots straight from a block-device
+	// root. "" means only ConfigPath.
+	ConfigDisk string
 	PortPath   string
 
 	// StagingDir is where a Config.Root is assembled (see RootSteps);
@@ -160,12 +167,12 @@ func (in *Init) Run() (status int, err error) {
 		return in.fail(err)
 	}
 
-	cfg, err := ReadConfig(in.ConfigPath)
+	cfg, from, err := in.readConfig()
 	if err != nil {
 		return in.fail(err)
 	}
 	in.log.decide(cfg.Debug)
-	in.log.stepf("config %s ... ok: argv %q", in.ConfigPath, cfg.Argv)
+	in.log.stepf("config %s ... ok: argv %q", from, cfg.Argv)
 
 	hostname := cfg.Hostname
 	if hostname == "" {
@@ -259,6 +266,18 @@ func (in *Init) Run() (status int, err error) {
 		}
 	}
 	return in.finish(status), nil
+}
+
+// readConfig reads the run configuration: the file the VMM put in the
+// initramfs, or, when there is none, the tail of the root disk. It
+// returns where the configuration came from.
+func (in *Init) readConfig() (*protocol.Config, string, error) {
+	cfg, err := ReadConfig(in.ConfigPath)
+	if err == nil || in.ConfigDisk == "" || !errors.Is(err, fs.ErrNotExist) {
+		return cfg, in.ConfigPath, err
+	}
+	cfg, err = ReadDiskConfig(in.ConfigDisk)
+	return cfg, in.ConfigDisk + " (end of disk)", err
 }
 
 // finish reports the program's status: sync, drain, then the status byte,

@@ -410,3 +410,32 @@ func TestRunFallsBackToConsoleWithoutCOM1(t *testing.T) {
 		t.Errorf("console = %q, want the program's stdout there", out)
 	}
 }
+
+// TestRunConfigFromDiskTail: with no configuration file (the kernel
+// booted straight from the root disk), the configuration comes from the
+// end of ConfigDisk; a disk without one is smol-init's own failure.
+func TestRunConfigFromDiskTail(t *testing.T) {
+	b := newBoot(t, nil)
+	js, _ := json.Marshal(protocol.Config{Argv: []string{"/bin/sh", "-c", "echo from-disk; exit 3"}})
+	tail, err := protocol.DiskConfigTail(1000, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := filepath.Join(b.dir, "vda")
+	os.WriteFile(disk, append(make([]byte, 1000), tail...), 0o644)
+	b.in.ConfigDisk = disk
+	status, err := b.run()
+	if err != nil || status != 3 || read(t, b.stdout) != "from-disk\n" {
+		t.Fatalf("Run = %d, %v, stdout %q; want 3, nil, from-disk", status, err, read(t, b.stdout))
+	}
+
+	b = newBoot(t, nil)
+	b.in.ConfigDisk = filepath.Join(b.dir, "blank")
+	os.WriteFile(b.in.ConfigDisk, make([]byte, 4096), 0o644)
+	if _, err := b.run(); err == nil || !strings.Contains(b.output(), "no smolvm configuration") {
+		t.Errorf("disk without a configuration: err %v, output %q", err, b.output())
+	}
+	if got := b.sys.ports(); !slices.Contains(got, portWrite(protocol.PortInitError, 1)) {
+		t.Errorf("port writes %q: no init error reported", got)
+	}
+}

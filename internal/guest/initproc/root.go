@@ -47,10 +47,21 @@ func RootSteps(r *protocol.Root, staging string, deviceWait time.Duration) []Ste
 	if size == 0 {
 		size = DefaultTmpfsMiB
 	}
-	steps := []Step{
-		WaitPath{Path: r.Device, Timeout: deviceWait},
-		Dir{lower, 0o755},
-		Mount{Source: r.Device, Target: lower, FSType: r.FSType, Flags: unix.MS_RDONLY},
+	var steps []Step
+	if r.Booted {
+		// The kernel mounted the device as / and smol-init runs from
+		// it: / is the lower layer. Overlayfs takes only that mount,
+		// not /dev, /proc, ... mounted on it; and the staging
+		// directories exist in the image, which is read-only.
+		lower = "/"
+	} else {
+		steps = []Step{
+			WaitPath{Path: r.Device, Timeout: deviceWait},
+			Dir{lower, 0o755},
+			Mount{Source: r.Device, Target: lower, FSType: r.FSType, Flags: unix.MS_RDONLY},
+		}
+	}
+	steps = append(steps,
 		// Neither nosuid nor nodev: the program reaches these files
 		// only through the overlay, and an image may well contain
 		// setuid programs.
@@ -62,7 +73,7 @@ func RootSteps(r *protocol.Root, staging string, deviceWait time.Duration) []Ste
 		Dir{root, 0o755},
 		Mount{Source: "overlay", Target: root, FSType: "overlay",
 			Data: "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work},
-	}
+	)
 	for _, d := range []Dir{
 		{"/dev", 0o755},
 		{"/proc", 0o555},

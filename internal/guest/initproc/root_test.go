@@ -51,6 +51,19 @@ func TestRootStepsCalls(t *testing.T) {
 			}, binds("/.smolvm/root")...),
 		},
 		{
+			name:    "booted from the device: / is the lower layer",
+			root:    protocol.Root{Device: "/dev/vda", FSType: "erofs", Booted: true},
+			staging: "/.smolvm",
+			want: append([]string{
+				"mkdir /.smolvm/rw 0755",
+				"mount tmpfs tmpfs /.smolvm/rw 0x0 size=64m,mode=0755",
+				"mkdir /.smolvm/rw/upper 0755",
+				"mkdir /.smolvm/rw/work 0700",
+				"mkdir /.smolvm/root 0755",
+				"mount overlay overlay /.smolvm/root 0x0 lowerdir=/,upperdir=/.smolvm/rw/upper,workdir=/.smolvm/rw/work",
+			}, binds("/.smolvm/root")...),
+		},
+		{
 			name:    "other device, type and size, other staging dir",
 			root:    protocol.Root{Device: "/dev/vdb", FSType: "squashfs", TmpfsMiB: 512},
 			staging: "/stage",

@@ -95,6 +95,10 @@ type Root struct {
 	Device   string `json:"device"`    // e.g. "/dev/vda"
 	FSType   string `json:"fstype"`    // "erofs"
 	TmpfsMiB int    `json:"tmpfs_mib"` // size cap of the writable layer
+	// Booted means the kernel itself mounted Device as / and started
+	// smol-init from it (see DiskConfigTail): the overlay's lower layer
+	// is then / rather than a mount smol-init makes.
+	Booted bool `json:"booted,omitempty"`
 }
 
 // DefaultPath is the PATH used when Config.Env has none.
