@@ -70,9 +70,14 @@ const (
 	Raw Encoding = "raw"
 	// LZ4 stores the data as one LZ4 frame (https://github.com/lz4/lz4/blob/dev/doc/lz4_Frame_format.md).
 	LZ4 Encoding = "lz4"
+	// Blocks stores the data as independently LZ4-compressed blocks and
+	// an index of their digests, for random access with each block
+	// checked as it is read (see blocks.go). The table's index_sha256
+	// covers the index.
+	Blocks Encoding = "blocks"
 )
 
-func (e Encoding) valid() bool { return e == Raw || e == LZ4 }
+func (e Encoding) valid() bool { return e == Raw || e == LZ4 || e == Blocks }
 
 // Part describes one part of an image, as recorded in the table.
 type Part struct {
@@ -82,8 +87,12 @@ type Part struct {
 	SHA256   string   `json:"sha256"`   // lowercase hex SHA-256 of the stored bytes
 	Encoding Encoding `json:"encoding"` // how the stored bytes encode the data
 	RawSize  int64    `json:"raw_size"` // size of the decoded data
+	// IndexSHA256 is, for Blocks, the SHA-256 of the index and footer
+	// (the part's last bytes); empty for other encodings.
+	IndexSHA256 string `json:"index_sha256,omitempty"`
 
-	digest [sha256.Size]byte // SHA256 decoded, set when the table is validated
+	digest      [sha256.Size]byte // SHA256 decoded, set when the table is validated
+	indexDigest [sha256.Size]byte // IndexSHA256 decoded
 }
 
 // table is the JSON document between the part data and the trailer.

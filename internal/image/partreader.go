@@ -36,8 +36,18 @@ func (r *Reader) OpenPart(name string) (*PartReader, error) {
 	pr := &PartReader{r: r, p: p, h: sha256.New()}
 	pr.hashd = io.TeeReader(io.NewSectionReader(r.r, p.Offset, p.Size), pr.h)
 	pr.data = pr.hashd
-	if p.Encoding == LZ4 {
+	switch p.Encoding {
+	case LZ4:
 		pr.data = lz4.NewReader(pr.hashd)
+	case Blocks:
+		// Decoded through the index (each block checked); the digest
+		// of the whole part is still checked at the end, finish
+		// hashing all stored bytes.
+		br, err := r.OpenBlocks(name)
+		if err != nil {
+			return nil, err
+		}
+		pr.data = io.NewSectionReader(br, 0, br.Size())
 	}
 	return pr, nil
 }

@@ -319,7 +319,7 @@ func (r *Reader) setParts(parts []Part, tableOffset int64) error {
 func (r *Reader) checkPart(p *Part, tableOffset int64) error {
 	switch {
 	case !p.Encoding.valid():
-		return corruptf("unknown encoding %s (want %q or %q)", quote(string(p.Encoding)), Raw, LZ4)
+		return corruptf("unknown encoding %s (want %q, %q or %q)", quote(string(p.Encoding)), Raw, LZ4, Blocks)
 	case p.Offset < 0 || p.Size < 0 || p.RawSize < 0:
 		return corruptf("negative offset or size in table (offset %d, size %d, raw_size %d)", p.Offset, p.Size, p.RawSize)
 	case p.Size > MaxPartSize:
@@ -334,14 +334,21 @@ func (r *Reader) checkPart(p *Part, tableOffset int64) error {
 		return corruptf("data (offset %d, size %d) runs into the table at offset %d", p.Offset, p.Size, tableOffset)
 	case p.Encoding == Raw && p.RawSize != p.Size:
 		return corruptf("raw data of %d bytes cannot decode to raw_size %d", p.Size, p.RawSize)
-	case p.Encoding == LZ4 && p.RawSize > p.Size*maxLZ4Ratio:
+	case p.Encoding != Raw && p.RawSize > p.Size*maxLZ4Ratio:
 		return corruptf("raw_size %d is impossible for %d bytes of LZ4 data", p.RawSize, p.Size)
+	case (p.Encoding == Blocks) != (p.IndexSHA256 != ""):
+		return corruptf("index_sha256 goes with encoding %s and only with it", Blocks)
 	}
 	d, err := parseDigest(p.SHA256)
 	if err != nil {
 		return corruptf("%w", err)
 	}
 	p.digest = d
+	if p.Encoding == Blocks {
+		if p.indexDigest, err = parseDigest(p.IndexSHA256); err != nil {
+			return corruptf("index: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -405,8 +412,11 @@ func (r *Reader) readPart(p *Part) ([]byte, error) {
 	if got := sha256.Sum256(stored); got != p.digest {
 		return nil, corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(p.digest[:]), short(got[:]))
 	}
-	if p.Encoding == Raw {
+	switch p.Encoding {
+	case Raw:
 		return stored, nil
+	case Blocks:
+		return decodeBlocks(stored, p)
 	}
 	return decodeLZ4(stored, p.RawSize)
 }

@@ -107,7 +107,7 @@ func (w *Writer) addPart(name string, r io.Reader, enc Encoding) (Part, error) {
 	case w.names[name]:
 		return Part{}, errors.New("duplicate part name")
 	case !enc.valid():
-		return Part{}, fmt.Errorf("unknown encoding %q (want %q or %q)", enc, Raw, LZ4)
+		return Part{}, fmt.Errorf("unknown encoding %q (want %q, %q or %q)", enc, Raw, LZ4, Blocks)
 	case len(w.parts) >= MaxParts:
 		return Part{}, fmt.Errorf("too many parts (at most %d)", MaxParts)
 	}
@@ -123,6 +123,10 @@ func (w *Writer) addPart(name string, r io.Reader, enc Encoding) (Part, error) {
 		_, err = io.Copy(stored, src)
 	case LZ4:
 		err = compressLZ4(stored, src)
+	case Blocks:
+		var idx [sha256.Size]byte
+		_, idx, err = writeBlocks(stored, src)
+		p.IndexSHA256 = hex.EncodeToString(idx[:])
 	}
 	if err != nil {
 		w.err = err

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -177,14 +178,11 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 	var disks []vmm.Disk
 	var root *protocol.Root
 	if hasRoot {
-		if err := verifyPart(img, image.RootFSPart); err != nil {
-			return nil, err
-		}
-		sec, err := img.RawSection(image.RootFSPart)
+		backend, size, err := openRoot(img)
 		if err != nil {
 			return nil, err
 		}
-		disks = append(disks, vmm.Disk{Backend: sec, Size: sec.Size(), ReadOnly: true, ID: "smolvm-root"})
+		disks = append(disks, vmm.Disk{Backend: backend, Size: size, ReadOnly: true, ID: "smolvm-root"})
 		root = &protocol.Root{Device: protocol.RootDevice, FSType: "erofs", TmpfsMiB: DefaultRootTmpfsMiB, Booted: !hasInitrd}
 	}
 	disks = append(disks, extra...)
@@ -224,7 +222,55 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 	if initrd != nil {
 		cfg.Initrd, cfg.InitrdSize = initrd, initrd.Size()
 	}
-	return vmm.New(cfg)
+	m, err := vmm.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if hasRoot {
+		if d, ok := disks[0].Backend.(*stopOnDamage); ok {
+			d.stop = func(err error) { m.Stop(0, err) }
+		}
+	}
+	return m, nil
+}
+
+// openRoot returns the root filesystem as the guest's disk. A Blocks part
+// (what smolvm build writes) has its index checked now and each block as
+// the guest reads it; a raw part is checked in full first.
+func openRoot(img *image.ReadCloser) (io.ReaderAt, int64, error) {
+	p, _ := img.Part(image.RootFSPart)
+	if p.Encoding != image.Blocks {
+		if err := verifyPart(img, image.RootFSPart); err != nil {
+			return nil, 0, err
+		}
+		sec, err := img.RawSection(image.RootFSPart)
+		if err != nil {
+			return nil, 0, err
+		}
+		return sec, sec.Size(), nil
+	}
+	br, err := img.OpenBlocks(image.RootFSPart)
+	if err != nil {
+		return nil, 0, err
+	}
+	return &stopOnDamage{r: br}, br.Size(), nil
+}
+
+// stopOnDamage ends the run as smolvm's own failure the first time a
+// block of the image fails its check: the guest gets an I/O error for
+// that read, and the program does not go on with a damaged root.
+type stopOnDamage struct {
+	r    io.ReaderAt
+	stop func(error) // set once the machine exists
+	once sync.Once
+}
+
+func (d *stopOnDamage) ReadAt(b []byte, off int64) (int, error) {
+	n, err := d.r.ReadAt(b, off)
+	if err != nil && !errors.Is(err, io.EOF) && d.stop != nil {
+		d.once.Do(func() { d.stop(fmt.Errorf("%w: rebuild or re-download the image", err)) })
+	}
+	return n, err
 }
 
 // verifyPart reads a part through its digest check.

@@ -113,6 +113,11 @@ func (f *fakeSys) OpenStdio(path string) (*os.File, error) {
 	return nil, fs.ErrNotExist
 }
 
+func (f *fakeSys) LinkUp(name string) error {
+	f.record("link up %s", name)
+	return nil
+}
+
 func (f *fakeSys) Sethostname(name string) error {
 	f.record("sethostname %s", name)
 	if f.hostnameHook != nil {

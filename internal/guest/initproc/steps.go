@@ -155,4 +155,13 @@ var Steps = []Step{
 	Optional{Symlink{"/proc/self/fd/0", "/dev/stdin"}},
 	Optional{Symlink{"/proc/self/fd/1", "/dev/stdout"}},
 	Optional{Symlink{"/proc/self/fd/2", "/dev/stderr"}},
+	// Programs expect localhost to work (servers that talk to
+	// themselves, health checks): bring the loopback up.
+	Optional{LinkUp{"lo"}},
 }
+
+// LinkUp brings network interface Name up.
+type LinkUp struct{ Name string }
+
+func (l LinkUp) Do(sys System) error { return sys.LinkUp(l.Name) }
+func (l LinkUp) String() string      { return "ip link set " + l.Name + " up" }

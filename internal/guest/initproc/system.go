@@ -34,6 +34,9 @@ type System interface {
 	// OpenPorts opens the I/O port device (normally /dev/port).
 	OpenPorts(path string) (Ports, error)
 	Sethostname(name string) error
+	// LinkUp brings a network interface up (the loopback, so programs
+	// can talk to themselves on 127.0.0.1 as they do everywhere else).
+	LinkUp(name string) error
 	Chdir(dir string) error
 	// KillAll sends SIGKILL to every process but the caller.
 	KillAll() error
@@ -150,6 +153,23 @@ func (p portFile) WritePort(port int64, value byte) error {
 
 func (LinuxSystem) Sethostname(name string) error { return unix.Sethostname([]byte(name)) }
 func (LinuxSystem) Chdir(dir string) error        { return os.Chdir(dir) }
+
+func (LinuxSystem) LinkUp(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
 
 func (LinuxSystem) KillAll() error {
 	if os.Getpid() != 1 {

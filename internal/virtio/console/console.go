@@ -93,6 +93,7 @@ type port struct {
 	id int
 	Port
 	ready    bool // driver said PORT_READY
+	open     bool // a guest process has the port open (PORT_OPEN from the driver)
 	inEOF    bool // host input ended (port closed from the host side)
 	inBuf    []byte
 	draining bool // Drain waits for this port's writer to go idle
@@ -179,7 +180,7 @@ func (d *Device) resetLocked() {
 	d.ctrl = nil
 	d.epoch++
 	for _, p := range d.ports {
-		p.ready = false
+		p.ready, p.open = false, false
 	}
 	d.cond.Broadcast()
 }
@@ -278,9 +279,16 @@ func (d *Device) handleControl() bool {
 				}
 				d.cond.Broadcast()
 			}
+		case evPortOpen:
+			// A guest process opened (1) or closed (0) the port.
+			// Linux drops input that arrives while the port is
+			// closed, so input waits for this.
+			if id < uint32(len(d.ports)) {
+				d.ports[id].open = value == 1
+				d.cond.Broadcast()
+			}
 		}
-		// PORT_OPEN from the guest (a process opened the port) and
-		// anything else needs no answer.
+		// Anything else needs no answer.
 	}
 	if d.flushControl() {
 		d.raise(ctrlRX)
@@ -418,9 +426,9 @@ func (d *Device) reader(p *port) {
 // deliver puts pending input into the guest's receive buffers and
 // reports whether it made progress.
 func (d *Device) deliver(p *port) bool {
-	// Receive buffers exist only once the driver added the port, so
-	// data needs no PORT_READY (the conformance suite relies on that).
-	if d.queues == nil {
+	// Input is delivered only while a guest process has the port open:
+	// the Linux driver discards what arrives on a closed port.
+	if d.queues == nil || !p.open {
 		return false
 	}
 	q := d.queues[rxQueue(p.id)]

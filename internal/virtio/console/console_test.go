@@ -27,11 +27,23 @@ func TestConformance(t *testing.T) {
 	virtiotest.Suite(t, func(t *testing.T) virtio.Device {
 		d := New([]Port{{Name: "stdin", In: endless{}}, {Name: "stdout", Out: io.Discard}})
 		t.Cleanup(d.Close)
-		return d
+		return port0Open{d}
 	}, func(d *virtiotest.Driver) []virtiotest.Desc {
 		// Queue 0 is port 0's receive queue: a buffer for host input.
 		return []virtiotest.Desc{{Addr: d.Alloc(16, nil), Len: 16, Flags: virtiotest.FWrite}}
 	})
+}
+
+// port0Open stands for a guest that has port 0 open: the suite's driver
+// does no control handshake, and input waits for the guest's PORT_OPEN.
+type port0Open struct{ *Device }
+
+func (o port0Open) Activate(features uint64, queues []*virtio.Queue, interrupt func(int)) {
+	o.Device.Activate(features, queues, interrupt)
+	o.mu.Lock()
+	o.ports[0].open = true
+	o.cond.Broadcast()
+	o.mu.Unlock()
 }
 
 // rings drives every queue of a console through the transport, the way
@@ -182,10 +194,16 @@ func TestPortsHandshakeAndInput(t *testing.T) {
 			t.Errorf("control message %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	// Host input reaches the guest's receive buffer, then the port is
-	// closed from the host side (end of file for the guest).
+	// Host input waits until a guest process opens the port (Linux
+	// drops what arrives on a closed port), then reaches the guest's
+	// receive buffer, then the port is closed from the host side (end
+	// of file for the guest).
 	buf := r.d.Alloc(64, nil)
 	r.add(rxQueue(0), buf, 64, true)
+	if _, _, ok := r.used(rxQueue(0), 200*time.Millisecond); ok {
+		t.Fatal("input delivered before the guest opened the port")
+	}
+	r.send(0, evPortOpen, 1)
 	addr, n, ok := r.used(rxQueue(0), 2*time.Second)
 	if !ok || string(r.d.Bytes(addr, n)) != "hello input" {
 		t.Fatalf("input: ok %v %q", ok, r.d.Bytes(addr, n))
