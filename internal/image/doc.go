@@ -56,7 +56,15 @@
 // checked against the file before use, so a hostile file cannot make the
 // reader allocate without bound or read out of range.
 //
-// Parts may be stored raw or as an LZ4 frame. Writers are reproducible: the
+// Parts may be stored raw, as an LZ4 frame, or as Blocks: independently
+// LZ4-compressed blocks with an index of per-block SHA-256 digests (see
+// blocks.go), which the table covers with index_sha256. A Blocks part is
+// read at random offsets (OpenBlocks), each block checked as it is
+// decoded: the root filesystem, served to the guest in place, is checked
+// where and when the guest reads it instead of in full before every boot,
+// which for a large root would cost the VMM's start-up tens of
+// milliseconds and the whole root's I/O. A damaged block is never served.
+// Writers are reproducible: the
 // same runtime and parts, added in the same order, give byte-identical images
 // (no timestamps, parts in insertion order, fixed compression settings).
 //

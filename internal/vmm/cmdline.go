@@ -9,11 +9,20 @@ import "strings"
 //     debugging, so the program's output is the only output.
 //   - reboot=k panic=-1: a panic or reboot resets through the i8042 at
 //     once, which ends the run instead of hanging.
-//   - rdinit: smol-init lives at a path no root filesystem uses.
+//   - smol-init lives at /.smolvm/init, a path no root filesystem uses:
+//     InitrdCmdline names it in an initramfs; RootBoot uses init=.
 //   - no_timer_check, io_delay=none, tsc_early_khz unset: skip work that
 //     only real hardware needs (each avoided instruction matters where
 //     guest kernel code is emulated).
-const BaseCmdline = "console=ttyS1 reboot=k panic=-1 rdinit=/.smolvm/init no_timer_check io_delay=none 8250.nr_uarts=2 nomodule"
+//
+// Every word costs: the kernel matches each one against its parameter
+// tables several times during boot (once per initcall level), which is
+// measurable where guest kernel code is emulated. So nothing that the
+// guest kernel's configuration already says goes here.
+const BaseCmdline = "console=ttyS1 reboot=k panic=-1 no_timer_check io_delay=none 8250.nr_uarts=2"
+
+// InitrdCmdline names smol-init in an initramfs.
+const InitrdCmdline = "rdinit=/.smolvm/init"
 
 // QuietCmdline and DebugCmdline select how much the kernel prints.
 const (

@@ -128,6 +128,8 @@ type Machine struct {
 	bus           PortBus
 	mmio          MMIOBus
 	virtio        []*virtio.MMIO // reset before guest memory is unmapped
+	slots         sync.WaitGroup // memory slot registration (setupMemory)
+	slotErr       error          // its result, read after slots.Wait
 	virtioCmdline string         // virtio_mmio.device= declarations
 	rootCmdline   string         // root= and init= for RootBoot
 	console       *console.Device
@@ -229,12 +231,28 @@ func (m *Machine) setupMemory() error {
 	if m.mem, err = memory.New(ranges...); err != nil {
 		return err
 	}
-	for i, r := range m.mem.Regions() {
-		if err := m.vm.SetUserMemoryRegion(uint32(i), r.GuestAddr, r.Size(), r.HostAddr()); err != nil {
-			return err
+	// Registering a memory slot costs the host kernel about 10 ms on
+	// some nested hosts (it waits for an expedited SRCU grace period):
+	// it runs while the devices are set up and the kernel is decoded
+	// into the same memory, which needs no slot. waitSlots joins it
+	// before any guest code runs.
+	m.slots.Add(1)
+	go func() {
+		defer m.slots.Done()
+		for i, r := range m.mem.Regions() {
+			if err := m.vm.SetUserMemoryRegion(uint32(i), r.GuestAddr, r.Size(), r.HostAddr()); err != nil {
+				m.slotErr = err
+				return
+			}
 		}
-	}
+	}()
 	return m.mem.WriteAt(x86.GDT(), x86.GDTAddr)
+}
+
+// waitSlots waits for the memory slots to be registered.
+func (m *Machine) waitSlots() error {
+	m.slots.Wait()
+	return m.slotErr
 }
 
 func (m *Machine) setupDevices() error {
@@ -309,6 +327,9 @@ func (m *Machine) setupVCPUs() error {
 		go func() {
 			defer wg.Done()
 			var p ProbeResult
+			if probeErr = m.waitSlots(); probeErr != nil {
+				return
+			}
 			p, probeErr = probe(m.cpus[0], m.mem)
 			m.probe = &p
 		}()
@@ -324,7 +345,7 @@ func (m *Machine) setupVCPUs() error {
 		initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
 	}
 	wg.Wait()
-	for _, e := range []error{kernErr, err, probeErr} {
+	for _, e := range []error{kernErr, err, probeErr, m.waitSlots()} {
 		if e != nil {
 			return e
 		}
@@ -341,7 +362,11 @@ func (m *Machine) setupVCPUs() error {
 	if compat {
 		extra = CompatCmdline
 	}
-	m.cmdline = Cmdline(BaseCmdline, level, extra, m.virtioCmdline, m.rootCmdline, m.cfg.Cmdline)
+	boot := m.rootCmdline
+	if !m.cfg.RootBoot {
+		boot = InitrdCmdline
+	}
+	m.cmdline = Cmdline(BaseCmdline, level, extra, m.virtioCmdline, boot, m.cfg.Cmdline)
 
 	mp, err := x86.MPTable(m.cfg.VCPUs)
 	if err != nil {
@@ -691,6 +716,7 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 
 // Close releases everything New acquired.
 func (m *Machine) Close() error {
+	m.slots.Wait() // no ioctl on the VM in flight when it closes
 	// Devices stop touching guest memory before it goes away: kicks
 	// first, then device goroutines, then the transports.
 	m.stopKicks()
