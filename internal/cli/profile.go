@@ -21,6 +21,7 @@ func profileCmd(status *int) *cobra.Command {
 		systemMap string
 		top       int
 		bucket    time.Duration
+		from, to  time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "profile [flags] IMAGE [ARGS...]",
@@ -61,6 +62,7 @@ hosts a boot is over before many samples are taken.`,
 				return err
 			}
 			*status = st
+			o.Profile.Times = window(o.Profile.Times, from, to)
 			report(cmd.ErrOrStderr(), o.Profile, syms, top, bucket)
 			return nil
 		},
@@ -70,7 +72,21 @@ hosts a boot is over before many samples are taken.`,
 	c.Flags().StringVar(&systemMap, "system-map", "", "the guest kernel's System.map")
 	c.Flags().IntVar(&top, "top", 25, "how many functions to list")
 	c.Flags().DurationVar(&bucket, "bucket", time.Second, "timeline resolution (0: no timeline)")
+	c.Flags().DurationVar(&from, "from", 0, "report only samples taken this long after the first KVM_RUN or later")
+	c.Flags().DurationVar(&to, "to", 0, "report only samples taken before this (0: until the end)")
 	return c
+}
+
+// window keeps the samples taken in [from, to) after the first KVM_RUN
+// (to = 0: no upper bound), to look at one phase of a boot.
+func window(s []vmm.Sample, from, to time.Duration) []vmm.Sample {
+	var out []vmm.Sample
+	for _, x := range s {
+		if x.At >= from && (to == 0 || x.At < to) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // report writes the profile: functions by share of samples, then a

@@ -200,3 +200,52 @@ func (m *memDisk) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (m *memDisk) Sync() error { return nil }
+
+// TestSegmentsAndTopology: the device offers SEG_MAX and TOPOLOGY with
+// their config fields where virtio puts them, and serves a request of
+// SegMax scattered buffers (what Linux sends once it may) in order.
+func TestSegmentsAndTopology(t *testing.T) {
+	f := tempDisk(t)
+	d := setup(t, New(f, diskSize, false, ""))
+	if d.Features()&(featureSegMax|featureTopology) != featureSegMax|featureTopology {
+		t.Fatalf("features %#x lack SEG_MAX or TOPOLOGY", d.Features())
+	}
+	var cfg [32]byte
+	d.MMIO.Read(virtiotest.RegConfig, cfg[:])
+	if got := binary.LittleEndian.Uint32(cfg[12:]); got != SegMax {
+		t.Errorf("seg_max %d, want %d", got, SegMax)
+	}
+	if got := binary.LittleEndian.Uint32(cfg[28:]); got != OptIOSize/512 {
+		t.Errorf("opt_io_size %d sectors, want %d", got, OptIOSize/512)
+	}
+	if SegMax+2 > queueSize {
+		t.Fatalf("a request of SegMax buffers needs %d descriptors; the queue has %d", SegMax+2, queueSize)
+	}
+
+	// One request of SegMax buffers of 512 bytes each, allocated apart
+	// so they are not contiguous, in a queue of the largest size.
+	d = virtiotest.New(t, New(f, diskSize, false, ""))
+	if st := d.Init(d.Features(), queueSize); st&virtiotest.StatusDriverOK == 0 {
+		t.Fatalf("status %#x", st)
+	}
+	descs := []virtiotest.Desc{{Addr: d.Alloc(headerSize, header(typeIn, 0)), Len: headerSize}}
+	var bufs []uint64
+	for i := 0; i < SegMax; i++ {
+		b := d.Alloc(512, nil)
+		d.Alloc(64, nil) // a gap
+		bufs = append(bufs, b)
+		descs = append(descs, virtiotest.Desc{Addr: b, Len: 512, Flags: virtiotest.FWrite})
+	}
+	status := d.Alloc(1, []byte{0xff})
+	descs = append(descs, virtiotest.Desc{Addr: status, Len: 1, Flags: virtiotest.FWrite})
+	if n := d.Submit(descs...); n != SegMax*512+1 || d.Bytes(status, 1)[0] != statusOK {
+		t.Fatalf("used %d status %d, want %d %d", n, d.Bytes(status, 1)[0], SegMax*512+1, statusOK)
+	}
+	want := make([]byte, SegMax*512)
+	f.ReadAt(want, 0)
+	for i, b := range bufs {
+		if got := d.Bytes(b, 512); !bytes.Equal(got, want[i*512:(i+1)*512]) {
+			t.Fatalf("buffer %d holds sector %d's data wrongly", i, i)
+		}
+	}
+}

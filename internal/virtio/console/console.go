@@ -49,7 +49,13 @@ const (
 )
 
 const (
-	queueSize = 256
+	// queueSize is small on purpose: Linux fills every receive queue
+	// (one per port, and the control queue) with page-sized buffers
+	// when it probes the device, whatever the port is for. At 256 that
+	// was a thousand allocations, 4 MiB of guest memory and a second of
+	// boot where guest kernel code is emulated; 32 buffers still keep
+	// 32 writes of up to 32 KiB each in flight on an output port.
+	queueSize = 32
 	// ctrlRX and ctrlTX are the control queues (device→driver,
 	// driver→device); port p > 0 uses queues 2p+2 (receive) and 2p+3.
 	ctrlRX = 2
