@@ -121,6 +121,17 @@ const (
 	cpuidLeafTopology = 0xb
 	cpuidHypervisor   = 1 << 31 // leaf 1 ECX
 	cpuidHTT          = 1 << 28 // leaf 1 EDX
+
+	// KVM's paravirtual feature leaf (KVM_CPUID_FEATURES) and the
+	// asynchronous page fault bits in its EAX. Async page faults let a
+	// guest run another task while the host swaps a page in; a microVM
+	// runs one program, its memory is not swapped by design, and the
+	// guest's notification handling is extra kernel work on every
+	// host page fault it is told about.
+	cpuidLeafKVMFeatures    = 0x40000001
+	kvmFeatureAsyncPF       = 1 << 4
+	kvmFeatureAsyncPFVMExit = 1 << 10
+	kvmFeatureAsyncPFInt    = 1 << 14
 )
 
 // CPUID returns the CPUID table for vCPU id of ncpu, from what KVM
@@ -143,6 +154,8 @@ func CPUID(supported []kvm.CPUIDEntry2, id, ncpu int) []kvm.CPUIDEntry2 {
 			}
 		case cpuidLeafTopology:
 			e.Edx = uint32(id)
+		case cpuidLeafKVMFeatures:
+			e.Eax &^= kvmFeatureAsyncPF | kvmFeatureAsyncPFVMExit | kvmFeatureAsyncPFInt
 		}
 	}
 	return out
