@@ -130,8 +130,11 @@ type Machine struct {
 	virtio        []*virtio.MMIO // reset before guest memory is unmapped
 	slots         sync.WaitGroup // memory slot registration (setupMemory)
 	slotErr       error          // its result, read after slots.Wait
-	virtioCmdline string         // virtio_mmio.device= declarations
-	rootCmdline   string         // root= and init= for RootBoot
+	kernelLoad    sync.WaitGroup // decoding the kernel into guest memory (New)
+	kernel        *loader.Kernel // its result, read after kernelLoad.Wait
+	kernelErr     error
+	virtioCmdline string // virtio_mmio.device= declarations
+	rootCmdline   string // root= and init= for RootBoot
 	console       *console.Device
 	kicks         []*os.File // ioeventfds of virtio queues
 	kickWG        sync.WaitGroup
@@ -204,6 +207,15 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err = m.setupMemory(); err != nil {
 		return nil, err
 	}
+	// Decoding and checking the kernel is most of the VMM's start-up
+	// and needs only guest memory: it runs while KVM devices and vCPUs
+	// are created (each a few system calls, some waiting on the host
+	// kernel), on the other core. setupVCPUs joins it.
+	m.kernelLoad.Add(1)
+	go func() {
+		defer m.kernelLoad.Done()
+		m.kernel, m.kernelErr = m.loadKernel()
+	}()
 	if err = m.setupDevices(); err != nil {
 		return nil, err
 	}
@@ -311,15 +323,14 @@ func (m *Machine) setupVCPUs() error {
 	}
 	m.tids = make([]atomic.Int32, len(m.cpus))
 
-	// The emulation probe, the kernel and the initramfs touch disjoint
-	// guest memory (low pages, the kernel's addresses, the top of RAM)
-	// and read the image through independent readers: do them at once.
-	// Decoding and hashing is most of the VMM's start-up.
+	// The emulation probe, the kernel (decoding since New) and the
+	// initramfs touch disjoint guest memory (low pages, the kernel's
+	// addresses, the top of RAM) and read the image through independent
+	// readers: do them at once.
 	ramSize := uint64(m.cfg.MemoryMiB) << 20
 	var (
 		wg                     sync.WaitGroup
-		k                      *loader.Kernel
-		probeErr, kernErr      error
+		probeErr               error
 		initrdAddr, initrdSize uint64
 	)
 	if m.cfg.Compat == CompatAuto {
@@ -334,18 +345,15 @@ func (m *Machine) setupVCPUs() error {
 			m.probe = &p
 		}()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		k, kernErr = m.loadKernel()
-	}()
 	// The initramfs goes at the top of low RAM whatever the kernel's
 	// size; that they do not overlap is checked once both are known.
 	if !m.cfg.RootBoot {
 		initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
 	}
 	wg.Wait()
-	for _, e := range []error{kernErr, err, probeErr, m.waitSlots()} {
+	m.kernelLoad.Wait()
+	k := m.kernel
+	for _, e := range []error{m.kernelErr, err, probeErr, m.waitSlots()} {
 		if e != nil {
 			return e
 		}
@@ -716,7 +724,8 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 
 // Close releases everything New acquired.
 func (m *Machine) Close() error {
-	m.slots.Wait() // no ioctl on the VM in flight when it closes
+	m.slots.Wait()      // no ioctl on the VM in flight when it closes
+	m.kernelLoad.Wait() // nor a write to guest memory before it is unmapped
 	// Devices stop touching guest memory before it goes away: kicks
 	// first, then device goroutines, then the transports.
 	m.stopKicks()
