@@ -8,7 +8,6 @@ import (
 	"io"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 )
 
@@ -19,9 +18,8 @@ import (
 //	[block 0][block 1]...[index: one entry per block][footer]
 //
 //	entry (48 bytes):  offset u64 (from the part's start), stored length
-//	                   u32, flags u32 (blockLZ4: LZ4 block format,
-//	                   blockZstd: one zstd frame, neither: stored as is),
-//	                   SHA-256 of the decoded block
+//	                   u32, flags u32 (blockLZ4: LZ4 block format, else
+//	                   stored as is), SHA-256 of the decoded block
 //	footer (32 bytes): "SMOLBLK1", block size u32, block count u32,
 //	                   decoded size u64, index offset u64
 //
@@ -41,38 +39,21 @@ const (
 	blocksFooterSize = 32
 	blocksEntrySize  = 48
 	blockLZ4         = 1
-	blockZstd        = 2
 
 	// BlocksSize is the block size the writer uses: larger than a
 	// guest's usual read-ahead request would waste decoding, smaller
 	// compresses worse.
-	BlocksSize = 256 << 10
+	BlocksSize = 64 << 10
 	// minBlockSize and maxBlockSize bound what a reader accepts.
 	minBlockSize = 4 << 10
 	maxBlockSize = 1 << 20
 )
 
-// Why zstd for blocks the writer makes now: a block is decoded by the
-// host when the guest first reads it, never at start-up, so decoding
-// speed matters little and size does: zstd at its best level makes the
-// root filesystem of a small image about a fifth smaller than LZ4 HC.
-// Readers still take LZ4 blocks.
-//
-// The decoder is made on first use and the encoder by each writeBlocks
-// call, so that the image runtime, which only reads, links no encoder.
-var zstdDecoder = sync.OnceValue(func() *zstd.Decoder {
-	// It never allocates more than a block: a hostile frame cannot
-	// make it.
-	d, _ := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(maxBlockSize),
-		zstd.WithDecoderMaxWindow(maxBlockSize), zstd.WithDecoderConcurrency(1))
-	return d
-})
-
 // blockEntry is one decoded index entry.
 type blockEntry struct {
 	offset int64
 	stored int64
-	codec  uint32 // blockLZ4, blockZstd or 0 (stored as is)
+	lz4    bool
 	digest [sha256.Size]byte
 }
 
@@ -97,22 +78,18 @@ func writeBlocks(dst io.Writer, src io.Reader) (int64, [sha256.Size]byte, error)
 		off     int64
 		rawSize int64
 		count   uint32
+		c       lz4.CompressorHC
 	)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(maxBlockSize), zstd.WithEncoderCRC(false))
-	if err != nil {
-		return 0, [32]byte{}, err
-	}
-	defer enc.Close()
+	c.Level = lz4.Level9
 	buf := make([]byte, BlocksSize)
-	zbuf := make([]byte, 0, BlocksSize)
+	zbuf := make([]byte, lz4.CompressBlockBound(BlocksSize))
 	for {
 		n, err := io.ReadFull(src, buf)
 		if n > 0 {
 			raw := buf[:n]
 			stored, flags := raw, uint32(0)
-			if z := enc.EncodeAll(raw, zbuf[:0]); len(z) > 0 && len(z) < n {
-				stored, flags = z, blockZstd
+			if z, zerr := c.CompressBlock(raw, zbuf); zerr == nil && z > 0 && z < n {
+				stored, flags = zbuf[:z], blockLZ4
 			}
 			if _, werr := dst.Write(stored); werr != nil {
 				return 0, [32]byte{}, werr
@@ -185,24 +162,20 @@ func parseBlockIndex(tail []byte, partSize, rawSize int64, digest [sha256.Size]b
 		be := blockEntry{
 			offset: int64(binary.LittleEndian.Uint64(e)),
 			stored: int64(binary.LittleEndian.Uint32(e[8:])),
-			codec:  binary.LittleEndian.Uint32(e[12:]),
+			lz4:    binary.LittleEndian.Uint32(e[12:])&blockLZ4 != 0,
 		}
 		copy(be.digest[:], e[16:48])
 		flags := binary.LittleEndian.Uint32(e[12:])
 		rl := x.rawLen(i)
 		switch {
-		case flags != 0 && flags != blockLZ4 && flags != blockZstd:
+		case flags&^blockLZ4 != 0:
 			return nil, corruptf("block %d: unknown flags %#x", i, flags)
 		case be.offset != next:
 			return nil, corruptf("block %d at offset %d, want %d (blocks are contiguous)", i, be.offset, next)
-		case flags == 0 && be.stored != rl:
+		case !be.lz4 && be.stored != rl:
 			return nil, corruptf("block %d: %d stored bytes for %d raw", i, be.stored, rl)
-		case flags == blockLZ4 && (be.stored == 0 || be.stored > int64(lz4.CompressBlockBound(int(rl)))):
+		case be.lz4 && (be.stored == 0 || be.stored > int64(lz4.CompressBlockBound(int(rl)))):
 			return nil, corruptf("block %d: %d bytes of LZ4 cannot decode to %d", i, be.stored, rl)
-		case flags == blockZstd && (be.stored == 0 || be.stored >= rl):
-			// The writer stores a block compressed only when that
-			// is smaller.
-			return nil, corruptf("block %d: %d bytes of zstd for %d raw", i, be.stored, rl)
 		}
 		next += be.stored
 		x.entries[i] = be
@@ -216,19 +189,12 @@ func parseBlockIndex(tail []byte, partSize, rawSize int64, digest [sha256.Size]b
 // decodeBlock decodes stored block i into dst (rawLen bytes) and checks it.
 func (x *blockIndex) decodeBlock(i int, stored, dst []byte) error {
 	e := x.entries[i]
-	switch e.codec {
-	case blockLZ4:
+	if e.lz4 {
 		n, err := lz4.UncompressBlock(stored, dst)
 		if err != nil || int64(n) != x.rawLen(i) {
 			return corruptf("block %d cannot be decoded (file corrupted or modified)", i)
 		}
-	case blockZstd:
-		out, err := zstdDecoder().DecodeAll(stored, dst[:0])
-		if err != nil || int64(len(out)) != x.rawLen(i) {
-			return corruptf("block %d cannot be decoded (file corrupted or modified)", i)
-		}
-		copy(dst, out) // a no-op unless the decoder had to grow dst
-	default:
+	} else {
 		copy(dst, stored)
 	}
 	if sha256.Sum256(dst) != e.digest {
