@@ -138,6 +138,8 @@ type Machine struct {
 	console       *console.Device
 	kicks         []*os.File // ioeventfds of virtio queues
 	kickWG        sync.WaitGroup
+	pendingKicks  []pendingKick  // ioeventfds for registerKicks
+	kickReg       sync.WaitGroup // registerKicks in flight
 	irqFDs        []int
 	com1          *legacy.Serial
 	com2          *legacy.Serial
@@ -443,6 +445,7 @@ func (m *Machine) setupVirtio() error {
 		decl = append(decl, fmt.Sprintf("virtio_mmio.device=%dK@%#x:%d", x86.VirtioMMIOStride>>10, base, irq))
 	}
 	m.virtioCmdline = strings.Join(decl, " ")
+	m.registerKicks()
 	return nil
 }
 
