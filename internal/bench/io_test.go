@@ -19,9 +19,9 @@ const ioScript = `
 m() { n=$1; b=$2; shift 2; s=$(busybox cut -d' ' -f1 /proc/uptime); "$@" 2>/dev/null || { echo "io $n failed" >&2; return; }; e=$(busybox cut -d' ' -f1 /proc/uptime); echo "io $n $b $s $e" >&2; }
 m zero-MBps 10485760 busybox dd if=/dev/zero of=/dev/null bs=32k count=320
 m console-MBps 10485760 busybox dd if=/dev/zero bs=32k count=320
-m serial-MBps 262144 busybox dd if=/dev/zero of=/dev/ttyS0 bs=4k count=64
-m blk-direct-MBps 67108864 busybox dd if=/dev/vdb of=/dev/null bs=1M iflag=direct
-m blk-buffered-MBps 67108864 busybox dd if=/dev/vdb of=/dev/null bs=1M
+m serial-MBps 65536 busybox dd if=/dev/zero of=/dev/ttyS0 bs=4k count=16
+m blk-direct-MBps 16777216 busybox dd if=/dev/vdb of=/dev/null bs=1M iflag=direct
+m blk-buffered-MBps 16777216 busybox dd if=/dev/vdb of=/dev/null bs=1M
 `
 
 // ioPaths names ioScript's copies, in order.
@@ -30,8 +30,8 @@ var ioPaths = []string{"zero-MBps", "console-MBps", "serial-MBps", "blk-direct-M
 var ioNotes = []string{
 	"guest reading /dev/zero to /dev/null: the cost of producing the data",
 	"program stdout over the virtio console (10 MiB), guest clock",
-	"8250 UART, one VM exit per byte (256 KiB)",
-	"virtio-blk read of a 64 MiB disk, O_DIRECT, 1 MiB requests",
+	"8250 UART, one VM exit per byte (64 KiB)",
+	"virtio-blk read of a 16 MiB disk, O_DIRECT, 1 MiB requests",
 	"virtio-blk read through the guest page cache",
 }
 
@@ -39,8 +39,8 @@ var ioNotes = []string{
 var ioLine = regexp.MustCompile(`(?m)^io (\S+) (\d+) ([0-9.]+) ([0-9.]+)$`)
 
 // BenchmarkIO measures guest I/O throughput: the program's stdout over
-// the virtio console (10 MiB) beside the 8250 UART (256 KiB, one VM exit
-// per byte), and reads of a 64 MiB virtio-blk disk with O_DIRECT and
+// the virtio console (10 MiB) beside the 8250 UART (64 KiB, one VM exit
+// per byte), and reads of a 16 MiB virtio-blk disk with O_DIRECT and
 // through the page cache. zero-MBps is the cost of producing the data
 // (reading /dev/zero), to subtract mentally: on hosts that emulate guest
 // kernel code every figure here is bounded by that emulation.
@@ -53,7 +53,7 @@ func BenchmarkIO(b *testing.B) {
 		b.Fatalf("build: %s", r.Stderr)
 	}
 	disk := filepath.Join(dir, "disk.img")
-	data := make([]byte, 64<<20)
+	data := make([]byte, 16<<20)
 	for i := range data {
 		data[i] = byte(i >> 12)
 	}
