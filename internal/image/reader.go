@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,6 +171,40 @@ func elfEnd(r io.ReaderAt, size int64) (int64, bool) {
 	return int64(end), true
 }
 
+// elfCutShort reports whether the file starts with a 64-bit ELF header
+// whose program headers, or a segment they describe, lie past the end of
+// the file: an image truncated inside its runtime, which elfEnd cannot
+// parse. At most 64 program headers are read.
+func elfCutShort(r io.ReaderAt, size int64) bool {
+	hdr := make([]byte, 64)
+	if _, err := r.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != elf.ELFMAG || hdr[elf.EI_CLASS] != byte(elf.ELFCLASS64) {
+		return false
+	}
+	var bo binary.ByteOrder = binary.LittleEndian
+	if hdr[elf.EI_DATA] == byte(elf.ELFDATA2MSB) {
+		bo = binary.BigEndian
+	}
+	phoff, phentsize, phnum := bo.Uint64(hdr[32:]), uint64(bo.Uint16(hdr[54:])), uint64(bo.Uint16(hdr[56:]))
+	if phentsize != 56 || phnum == 0 || phnum > 64 { // 56: Elf64_Phdr
+		return false
+	}
+	ph := make([]byte, phentsize*phnum)
+	if phoff > uint64(size) || uint64(size)-phoff < uint64(len(ph)) {
+		return true
+	}
+	if _, err := r.ReadAt(ph, int64(phoff)); err != nil {
+		return false
+	}
+	for i := uint64(0); i < phnum; i++ {
+		e := ph[i*phentsize:]
+		off, filesz := bo.Uint64(e[8:]), bo.Uint64(e[32:])
+		if elf.ProgType(bo.Uint32(e)) == elf.PT_LOAD && (off+filesz < off || off+filesz > uint64(size)) {
+			return true
+		}
+	}
+	return false
+}
+
 func hasTrailer(r io.ReaderAt, size int64) (bool, error) {
 	if size < TrailerSize {
 		return false, nil
@@ -194,6 +229,9 @@ func (r *Reader) init() error {
 	if !hasMagic(b) {
 		if end, ok := elfEnd(r.r, r.size); ok && end < r.size {
 			return newProblem(ErrTruncated, "file is truncated: %d bytes follow the runtime but the trailer that ends every image is missing", r.size-end)
+		}
+		if elfCutShort(r.r, r.size) {
+			return newProblem(ErrTruncated, "file is truncated: it ends inside the runtime program at its start, after %d bytes; a file cut this short cannot start at all (executing it may crash), copy or build it again", r.size)
 		}
 		return newProblem(ErrNotImage, "not a smolvm image (no smolvm trailer at the end of the file)")
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strings"
 	"testing"
 )
@@ -320,4 +321,19 @@ func TestLZ4RatioBound(t *testing.T) {
 	if err != nil || !bytes.Equal(data, zeros) {
 		t.Fatalf("ReadPart: %v", err)
 	}
+}
+
+// TestCutInsideRuntime: an image cut inside the ELF runtime at its front
+// (which the OS cannot even start) is reported as truncated, not as "not
+// an image"; a complete ELF without a trailer is not an image. The test
+// binary stands in for the runtime: a Go executable, section headers last.
+func TestCutInsideRuntime(t *testing.T) {
+	exe, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Skip(err)
+	}
+	_, err = openBytes(t, exe[:len(exe)/2])
+	wantErr(t, err, ErrTruncated, "", "ends inside the runtime program")
+	_, err = openBytes(t, exe)
+	wantErr(t, err, ErrNotImage, "", "no smolvm trailer")
 }
