@@ -131,7 +131,7 @@ func Run(path string, o Options) (int, error) {
 	defer closeDisks()
 	m, err := create(img, o, extra)
 	if err != nil {
-		return 0, err
+		return 0, imageErrorFirst(err)
 	}
 	defer m.Close()
 	if o.Debug {
@@ -347,6 +347,18 @@ func writeTimings(w io.Writer, res *vmm.Result) {
 		VMMRSSKiB:      res.VMMRSSKiB,
 	}
 	json.NewEncoder(w).Encode(out)
+}
+
+// imageErrorFirst returns the *image.Error inside err, if there is one:
+// it names the file, the part and what is wrong with it, which is what
+// the user needs, not the VMM's steps around it ("kernel: kernel segment
+// at ...: image app.vm: part "kernel": SHA-256 mismatch").
+func imageErrorFirst(err error) error {
+	var ie *image.Error
+	if errors.As(err, &ie) {
+		return ie
+	}
+	return err
 }
 
 // IsUserError reports whether err is about the input (image, flags)
