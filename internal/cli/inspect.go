@@ -16,6 +16,9 @@ type inspectOutput struct {
 	RuntimeSize int64           `json:"runtime_size"`
 	Manifest    *image.Manifest `json:"manifest"`
 	Parts       []image.Part    `json:"parts"`
+	// Verified is true when --verify checked every digest (it fails
+	// otherwise).
+	Verified bool `json:"verified,omitempty"`
 }
 
 func inspectCmd() *cobra.Command {
@@ -39,7 +42,7 @@ func inspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := inspectOutput{File: args[0], RuntimeSize: img.RuntimeSize(), Manifest: man, Parts: img.Parts()}
+			out := inspectOutput{File: args[0], RuntimeSize: img.RuntimeSize(), Manifest: man, Parts: img.Parts(), Verified: verify}
 			w := cmd.OutOrStdout()
 			if asJSON {
 				e := json.NewEncoder(w)
@@ -61,7 +64,16 @@ func inspectCmd() *cobra.Command {
 				fmt.Fprintf(w, "Cmdline:     %s\n", man.Cmdline)
 			}
 			fmt.Fprintf(w, "Built by:    smolvm %s\n", man.SmolvmVersion)
-			fmt.Fprintf(w, "Runtime:     %d bytes\n\n", out.RuntimeSize)
+			fmt.Fprintf(w, "Runtime:     %d bytes\n", out.RuntimeSize)
+			if _, ok := img.Part(image.RootFSPart); ok {
+				fmt.Fprintf(w, "Root:        EROFS on /dev/vda, read-only, under a tmpfs overlay\n")
+			} else {
+				fmt.Fprintf(w, "Root:        initramfs\n")
+			}
+			if verify {
+				fmt.Fprintf(w, "Verified:    every part and the runtime match their SHA-256\n")
+			}
+			fmt.Fprintln(w)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PART\tSTORED\tSIZE\tENCODING\tSHA-256")
 			for _, p := range out.Parts {
