@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 
@@ -134,75 +135,95 @@ func Classify(f *os.File) (bool, error) {
 }
 
 // elfEnd returns where the ELF file at the start of r ends: the furthest
-// extent of its program headers, sections and section header table.
-// Anything after it was appended (image data).
+// extent of its program headers' segments, its sections and its section
+// header table. Anything after it was appended (image data). ok is false
+// when r does not start with a 64-bit ELF header, or the file is shorter
+// than that extent (see elfCutShort).
 func elfEnd(r io.ReaderAt, size int64) (int64, bool) {
-	f, err := elf.NewFile(io.NewSectionReader(r, 0, size))
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	var end uint64
-	grow := func(off, n uint64) {
-		if off+n > end && off+n >= off {
-			end = off + n
-		}
-	}
-	for _, p := range f.Progs {
-		grow(p.Off, p.Filesz)
-	}
-	for _, s := range f.Sections {
-		if s.Type != elf.SHT_NOBITS {
-			grow(s.Offset, s.FileSize)
-		}
-	}
-	var shoff uint64
-	var shnum, shentsize uint64
-	hdr := make([]byte, 64)
-	if _, err := r.ReadAt(hdr, 0); err == nil && f.Class == elf.ELFCLASS64 {
-		shoff = f.ByteOrder.Uint64(hdr[40:])
-		shentsize = uint64(f.ByteOrder.Uint16(hdr[58:]))
-		shnum = uint64(f.ByteOrder.Uint16(hdr[60:]))
-		grow(shoff, shnum*shentsize)
-	}
-	if end > uint64(size) {
+	end, ok := elfExtent(r)
+	if !ok || end > uint64(size) {
 		return 0, false
 	}
 	return int64(end), true
 }
 
 // elfCutShort reports whether the file starts with a 64-bit ELF header
-// whose program headers, or a segment they describe, lie past the end of
-// the file: an image truncated inside its runtime, which elfEnd cannot
-// parse. At most 64 program headers are read.
+// whose segments, sections or tables lie past the end of the file: an
+// image truncated inside its runtime.
 func elfCutShort(r io.ReaderAt, size int64) bool {
+	end, ok := elfExtent(r)
+	return ok && end > uint64(size)
+}
+
+// Entry sizes of 64-bit ELF tables, and how many entries elfExtent
+// reads at most (a Go executable has under ten segments and thirty
+// sections): a hostile header cannot make it allocate more.
+const (
+	elfPhdrSize   = 56
+	elfShdrSize   = 64
+	elfMaxEntries = 256
+)
+
+// elfExtent parses a 64-bit ELF header and its tables by hand (debug/elf
+// would bring 200 KB of decompressors into the image runtime, whose bytes
+// every image carries uncompressed) and returns the furthest byte they
+// describe. ok is false for anything but a well-formed 64-bit ELF header
+// (version 1, the standard header and table entry sizes, at most
+// elfMaxEntries entries); tables that cannot be read because the file
+// ends count as reaching past its end.
+func elfExtent(r io.ReaderAt) (uint64, bool) {
 	hdr := make([]byte, 64)
-	if _, err := r.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != elf.ELFMAG || hdr[elf.EI_CLASS] != byte(elf.ELFCLASS64) {
-		return false
+	if _, err := r.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != elf.ELFMAG ||
+		hdr[elf.EI_CLASS] != byte(elf.ELFCLASS64) || hdr[elf.EI_VERSION] != byte(elf.EV_CURRENT) {
+		return 0, false
 	}
-	var bo binary.ByteOrder = binary.LittleEndian
-	if hdr[elf.EI_DATA] == byte(elf.ELFDATA2MSB) {
+	var bo binary.ByteOrder
+	switch elf.Data(hdr[elf.EI_DATA]) {
+	case elf.ELFDATA2LSB:
+		bo = binary.LittleEndian
+	case elf.ELFDATA2MSB:
 		bo = binary.BigEndian
+	default:
+		return 0, false
 	}
-	phoff, phentsize, phnum := bo.Uint64(hdr[32:]), uint64(bo.Uint16(hdr[54:])), uint64(bo.Uint16(hdr[56:]))
-	if phentsize != 56 || phnum == 0 || phnum > 64 { // 56: Elf64_Phdr
-		return false
+	phoff, phent, phnum := bo.Uint64(hdr[32:]), uint64(bo.Uint16(hdr[54:])), uint64(bo.Uint16(hdr[56:]))
+	shoff, shent, shnum := bo.Uint64(hdr[40:]), uint64(bo.Uint16(hdr[58:])), uint64(bo.Uint16(hdr[60:]))
+	if bo.Uint16(hdr[52:]) != 64 || phnum > elfMaxEntries || shnum > elfMaxEntries ||
+		(phnum > 0 && phent != elfPhdrSize) || (shnum > 0 && shent != elfShdrSize) {
+		return 0, false
 	}
-	ph := make([]byte, phentsize*phnum)
-	if phoff > uint64(size) || uint64(size)-phoff < uint64(len(ph)) {
-		return true
+	const past = math.MaxUint64 // "beyond any file"
+	var end uint64
+	grow := func(off, n uint64) {
+		e := off + n
+		if e < off {
+			e = past
+		}
+		end = max(end, e)
 	}
-	if _, err := r.ReadAt(ph, int64(phoff)); err != nil {
-		return false
-	}
-	for i := uint64(0); i < phnum; i++ {
-		e := ph[i*phentsize:]
-		off, filesz := bo.Uint64(e[8:]), bo.Uint64(e[32:])
-		if elf.ProgType(bo.Uint32(e)) == elf.PT_LOAD && (off+filesz < off || off+filesz > uint64(size)) {
-			return true
+	table := func(off, entsize, num uint64, each func(e []byte)) {
+		if num == 0 {
+			return
+		}
+		grow(off, entsize*num)
+		b := make([]byte, entsize*num)
+		if _, err := r.ReadAt(b, int64(min(off, math.MaxInt64))); err != nil {
+			grow(past, 0)
+			return
+		}
+		for i := uint64(0); i < num; i++ {
+			each(b[i*entsize:])
 		}
 	}
-	return false
+	table(phoff, phent, phnum, func(e []byte) {
+		grow(bo.Uint64(e[8:]), bo.Uint64(e[32:])) // p_offset, p_filesz
+	})
+	table(shoff, shent, shnum, func(e []byte) {
+		if elf.SectionType(bo.Uint32(e[4:])) != elf.SHT_NOBITS {
+			grow(bo.Uint64(e[24:]), bo.Uint64(e[32:])) // sh_offset, sh_size
+		}
+	})
+	return end, true
 }
 
 func hasTrailer(r io.ReaderAt, size int64) (bool, error) {

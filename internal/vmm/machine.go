@@ -45,9 +45,11 @@ const (
 // Config describes one microVM run. Libraries take options and never read
 // flags or the environment: the CLI fills this in.
 type Config struct {
-	// Kernel is a flat kernel (loader.Flatten, what images store) or an
-	// uncompressed ELF vmlinux with a PVH entry. A flat kernel is
-	// decoded straight into guest memory.
+	// Kernel is a flat kernel (what images store; loader.Flatten makes
+	// one from an uncompressed ELF vmlinux with a PVH entry), decoded
+	// straight into guest memory. The VMM takes no ELF itself: parsing
+	// ELF here would put debug/elf and its decompressors (200 KB) into
+	// the image runtime, which every image carries uncompressed.
 	Kernel io.Reader
 	// Initrd is a newc cpio archive of InitrdSize bytes with smol-init
 	// at /.smolvm/init, read straight into guest memory.
@@ -464,14 +466,6 @@ func (m *Machine) loadKernel() (*loader.Kernel, error) {
 		return nil, errors.New("no kernel")
 	}
 	br := bufio.NewReader(m.cfg.Kernel)
-	head, _ := br.Peek(8)
-	if !loader.IsFlat(head) {
-		b, err := io.ReadAll(br)
-		if err != nil {
-			return nil, fmt.Errorf("read kernel: %w", err)
-		}
-		return loader.LoadKernel(m.mem, b)
-	}
 	k, err := loader.LoadFlat(m.mem, br)
 	if err != nil {
 		return nil, err
