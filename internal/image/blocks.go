@@ -41,9 +41,12 @@ const (
 	blockLZ4         = 1
 
 	// BlocksSize is the block size the writer uses: larger than a
-	// guest's usual read-ahead request would waste decoding, smaller
-	// compresses worse.
-	BlocksSize = 64 << 10
+	// guest's usual read-ahead request (512 KiB with virtio-blk's
+	// topology) would waste decoding, smaller compresses worse; the
+	// reader keeps one decoded and one stored block, so it is also
+	// VMM memory (128 KiB: 2% smaller roots than 64 KiB, 0.13 MiB more
+	// resident).
+	BlocksSize = 128 << 10
 	// minBlockSize and maxBlockSize bound what a reader accepts.
 	minBlockSize = 4 << 10
 	maxBlockSize = 1 << 20
