@@ -138,21 +138,13 @@ func Classify(f *os.File) (bool, error) {
 // extent of its program headers' segments, its sections and its section
 // header table. Anything after it was appended (image data). ok is false
 // when r does not start with a 64-bit ELF header, or the file is shorter
-// than that extent (see elfCutShort).
+// than that extent.
 func elfEnd(r io.ReaderAt, size int64) (int64, bool) {
 	end, ok := elfExtent(r)
 	if !ok || end > uint64(size) {
 		return 0, false
 	}
 	return int64(end), true
-}
-
-// elfCutShort reports whether the file starts with a 64-bit ELF header
-// whose segments, sections or tables lie past the end of the file: an
-// image truncated inside its runtime.
-func elfCutShort(r io.ReaderAt, size int64) bool {
-	end, ok := elfExtent(r)
-	return ok && end > uint64(size)
 }
 
 // Entry sizes of 64-bit ELF tables, and how many entries elfExtent
@@ -248,10 +240,11 @@ func (r *Reader) init() error {
 		return err
 	}
 	if !hasMagic(b) {
-		if end, ok := elfEnd(r.r, r.size); ok && end < r.size {
-			return newProblem(ErrTruncated, "file is truncated: %d bytes follow the runtime but the trailer that ends every image is missing", r.size-end)
-		}
-		if elfCutShort(r.r, r.size) {
+		// A runtime with no trailer after it: an image cut short, after
+		// or inside the runtime.
+		if end, ok := elfExtent(r.r); ok && end < uint64(r.size) {
+			return newProblem(ErrTruncated, "file is truncated: %d bytes follow the runtime but the trailer that ends every image is missing", uint64(r.size)-end)
+		} else if ok && end > uint64(r.size) {
 			return newProblem(ErrTruncated, "file is truncated: it ends inside the runtime program at its start, after %d bytes; a file cut this short cannot start at all (executing it may crash), copy or build it again", r.size)
 		}
 		return newProblem(ErrNotImage, "not a smolvm image (no smolvm trailer at the end of the file)")

@@ -74,7 +74,7 @@ func LoadFlat(mem Memory, r io.Reader) (*Kernel, error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("flat kernel header: %w", err)
 	}
-	if string(hdr[:8]) != flatMagic {
+	if !IsFlat(hdr[:]) {
 		return nil, errors.New("kernel is not in smolvm's flat format")
 	}
 	k := &Kernel{Entry: le.Uint64(hdr[8:])}

@@ -98,8 +98,8 @@ type pendingKick struct {
 
 // registerKicks registers the pending ioeventfds with KVM from a
 // goroutine; stopKicks waits for it. A registration that fails leaves
-// that queue's kicks on the exit path, which works the same, only
-// through the vCPU thread.
+// that queue's kicks, and those of the queues after it, on the exit
+// path, which works the same, only through the vCPU thread.
 func (m *Machine) registerKicks() {
 	kicks := m.pendingKicks
 	m.pendingKicks = nil
