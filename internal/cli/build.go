@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/smolvm/smolvm/internal/image"
-	"github.com/smolvm/smolvm/internal/loader"
 	"github.com/smolvm/smolvm/internal/oci"
 	"github.com/smolvm/smolvm/internal/progress"
 	"github.com/smolvm/smolvm/internal/rootfs"
+	"github.com/smolvm/smolvm/internal/vmlinux"
 )
 
 // Defaults for a new image.
@@ -173,7 +173,7 @@ func runBuild(cmd *cobra.Command, f buildFlags, args []string) error {
 	}
 	// Images store the kernel flat (entry point and segments) so the
 	// runtime can decode it straight into guest memory.
-	if kernel, err = loader.Flatten(kernel); err != nil {
+	if kernel, err = vmlinux.Flatten(kernel); err != nil {
 		return fmt.Errorf("kernel %s: %w", kernelPath, err)
 	}
 	initPath, err := assetPath("", "SMOLVM_INIT", "smol-init",

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/sha256"
-	"debug/elf"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -151,29 +150,35 @@ func elfEnd(r io.ReaderAt, size int64) (int64, bool) {
 // reads at most (a Go executable has under ten segments and thirty
 // sections): a hostile header cannot make it allocate more.
 const (
+	elfClass64    = 2 // e_ident[EI_CLASS] ELFCLASS64
+	elfLSB        = 1 // e_ident[EI_DATA] ELFDATA2LSB
+	elfMSB        = 2 // e_ident[EI_DATA] ELFDATA2MSB
+	elfVersion    = 1 // e_ident[EI_VERSION] EV_CURRENT
+	elfNoBits     = 8 // sh_type SHT_NOBITS: occupies no file space
 	elfPhdrSize   = 56
 	elfShdrSize   = 64
 	elfMaxEntries = 256
 )
 
-// elfExtent parses a 64-bit ELF header and its tables by hand (debug/elf
-// would bring 200 KB of decompressors into the image runtime, whose bytes
-// every image carries uncompressed) and returns the furthest byte they
+// elfExtent parses a 64-bit ELF header and its tables by hand, without
+// even debug/elf's constants (importing debug/elf would bring its
+// decompressors, or at least their initialisation, into the image
+// runtime, whose bytes every image carries uncompressed) and returns the furthest byte they
 // describe. ok is false for anything but a well-formed 64-bit ELF header
 // (version 1, the standard header and table entry sizes, at most
 // elfMaxEntries entries); tables that cannot be read because the file
 // ends count as reaching past its end.
 func elfExtent(r io.ReaderAt) (uint64, bool) {
 	hdr := make([]byte, 64)
-	if _, err := r.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != elf.ELFMAG ||
-		hdr[elf.EI_CLASS] != byte(elf.ELFCLASS64) || hdr[elf.EI_VERSION] != byte(elf.EV_CURRENT) {
+	if _, err := r.ReadAt(hdr, 0); err != nil || string(hdr[:4]) != elfMagic ||
+		hdr[4] != elfClass64 || hdr[6] != elfVersion {
 		return 0, false
 	}
 	var bo binary.ByteOrder
-	switch elf.Data(hdr[elf.EI_DATA]) {
-	case elf.ELFDATA2LSB:
+	switch hdr[5] {
+	case elfLSB:
 		bo = binary.LittleEndian
-	case elf.ELFDATA2MSB:
+	case elfMSB:
 		bo = binary.BigEndian
 	default:
 		return 0, false
@@ -211,7 +216,7 @@ func elfExtent(r io.ReaderAt) (uint64, bool) {
 		grow(bo.Uint64(e[8:]), bo.Uint64(e[32:])) // p_offset, p_filesz
 	})
 	table(shoff, shent, shnum, func(e []byte) {
-		if elf.SectionType(bo.Uint32(e[4:])) != elf.SHT_NOBITS {
+		if bo.Uint32(e[4:]) != elfNoBits {
 			grow(bo.Uint64(e[24:]), bo.Uint64(e[32:])) // sh_offset, sh_size
 		}
 	})

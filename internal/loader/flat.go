@@ -2,7 +2,6 @@ package loader
 
 import (
 	"bytes"
-	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,51 +15,38 @@ import (
 //
 //	magic    [8]byte "SMOLKRN1"
 //	entry    uint64
-//	count    uint32  (segments, at most maxSegments)
+//	count    uint32  (segments, at most MaxSegments)
 //	reserved uint32
 //	count × {paddr, filesz, memsz uint64}
 //	the file bytes of each segment, in order
 const flatMagic = "SMOLKRN1"
 
-// Flatten converts an ELF vmlinux (checked as LoadKernel would) into the
-// flat format.
-func Flatten(image []byte) ([]byte, error) {
-	if err := Check(image); err != nil {
-		return nil, err
-	}
-	f, err := elf.NewFile(bytes.NewReader(image))
-	if err != nil {
-		return nil, err
-	}
-	var segs []*elf.Prog
-	var entry uint64
-	for _, p := range f.Progs {
-		switch p.Type {
-		case elf.PT_LOAD:
-			segs = append(segs, p)
-		case elf.PT_NOTE:
-			if e, ok := pvhEntry(image[p.Off:p.Off+p.Filesz], f.ByteOrder); ok && entry == 0 {
-				entry = e
-			}
-		}
-	}
+// Segment is one loadable segment of a kernel: Data is copied to Paddr
+// and zero-filled up to Memsz.
+type Segment struct {
+	Paddr, Memsz uint64
+	Data         []byte
+}
+
+// EncodeFlat writes a flat kernel. It does not validate: package vmlinux
+// checks a kernel before it encodes it.
+func EncodeFlat(entry uint64, segs []Segment) []byte {
 	le := binary.LittleEndian
-	var buf bytes.Buffer
 	hdr := make([]byte, 24+24*len(segs))
 	copy(hdr, flatMagic)
 	le.PutUint64(hdr[8:], entry)
 	le.PutUint32(hdr[16:], uint32(len(segs)))
-	for i, p := range segs {
+	for i, s := range segs {
 		h := hdr[24+24*i:]
-		le.PutUint64(h[0:], p.Paddr)
-		le.PutUint64(h[8:], p.Filesz)
-		le.PutUint64(h[16:], p.Memsz)
+		le.PutUint64(h[0:], s.Paddr)
+		le.PutUint64(h[8:], uint64(len(s.Data)))
+		le.PutUint64(h[16:], s.Memsz)
 	}
-	buf.Write(hdr)
-	for _, p := range segs {
-		buf.Write(image[p.Off : p.Off+p.Filesz])
+	buf := bytes.NewBuffer(hdr)
+	for _, s := range segs {
+		buf.Write(s.Data)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes()
 }
 
 // IsFlat reports whether b starts like a flat kernel.
@@ -79,8 +65,8 @@ func LoadFlat(mem Memory, r io.Reader) (*Kernel, error) {
 	}
 	k := &Kernel{Entry: le.Uint64(hdr[8:])}
 	n := le.Uint32(hdr[16:])
-	if n == 0 || n > maxSegments {
-		return nil, fmt.Errorf("flat kernel has %d segments, want 1 to %d", n, maxSegments)
+	if n == 0 || n > MaxSegments {
+		return nil, fmt.Errorf("flat kernel has %d segments, want 1 to %d", n, MaxSegments)
 	}
 	segs := make([]byte, 24*n)
 	if _, err := io.ReadFull(r, segs); err != nil {

@@ -3,10 +3,8 @@ package loader
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"testing"
 
-	"github.com/smolvm/smolvm/internal/loader/loadertest"
 	"github.com/smolvm/smolvm/internal/memory"
 )
 
@@ -19,50 +17,41 @@ func newMem(t *testing.T) *memory.Memory {
 	return m
 }
 
-func TestLoadKernel(t *testing.T) {
-	for _, descsz := range []int{4, 8} {
-		m := newMem(t)
-		s, _ := m.Slice(0x200000, 0x200)
-		for i := range s {
-			s[i] = 0xee // must be zeroed past the file data (bss)
-		}
-		k, err := LoadKernel(m, loadertest.ELF(0x200000, []byte{1, 2, 3}, true, descsz))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if k.Entry != 0x200000 || k.End != 0x200103 {
-			t.Errorf("descsz %d: entry %#x end %#x", descsz, k.Entry, k.End)
-		}
-		if s[0] != 1 || s[2] != 3 || s[3] != 0 || s[0x102] != 0 || s[0x103] != 0xee {
-			t.Errorf("descsz %d: segment not copied and zero-filled: % x", descsz, s[:8])
-		}
-	}
+// testFlat is a flat kernel of three bytes at 2 MiB with 0x100 bytes of
+// bss, entered at its first byte (what vmlinux.Flatten makes of
+// loadertest.ELF(0x200000, []byte{1, 2, 3}, true, 4)).
+func testFlat() []byte {
+	return EncodeFlat(0x200000, []Segment{{Paddr: 0x200000, Memsz: 0x103, Data: []byte{1, 2, 3}}})
 }
 
-func TestLoadKernelErrors(t *testing.T) {
+func TestLoadFlat(t *testing.T) {
 	m := newMem(t)
-	bz := make([]byte, 0x300)
-	copy(bz[0x202:], "HdrS")
-	good := loadertest.ELF(0x200000, []byte{1}, true, 4)
-	tests := []struct {
-		name  string
-		image []byte
-		want  string
-	}{
-		{"no PVH note", loadertest.ELF(0x200000, []byte{1}, false, 4), "PVH"},
-		{"bzImage", bz, "bzImage"},
-		{"not ELF", []byte("hello world"), "not an ELF"},
-		{"truncated", good[:0x1000], "outside"},
-		{"beyond memory", loadertest.ELF(0x3fffff, []byte{1, 2}, true, 4), "does not fit"},
+	s, _ := m.Slice(0x200000, 0x200)
+	for i := range s {
+		s[i] = 0xee // must be zeroed past the file data (bss)
 	}
-	for _, tt := range tests {
-		_, err := LoadKernel(m, tt.image)
-		if err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("%s: err = %v, want it to mention %q", tt.name, err, tt.want)
+	flat := testFlat()
+	if !IsFlat(flat) || IsFlat([]byte("\x7fELF")) {
+		t.Fatal("IsFlat wrong")
+	}
+	k, err := LoadFlat(m, bytes.NewReader(flat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Entry != 0x200000 || k.End != 0x200103 {
+		t.Errorf("entry %#x end %#x", k.Entry, k.End)
+	}
+	if s[0] != 1 || s[2] != 3 || s[3] != 0 || s[0x102] != 0 || s[0x103] != 0xee {
+		t.Errorf("segment not copied and zero-filled: % x", s[:8])
+	}
+	for cut := 0; cut < len(flat); cut += 7 {
+		if _, err := LoadFlat(newMem(t), bytes.NewReader(flat[:cut])); err == nil {
+			t.Fatalf("truncated flat kernel (%d bytes) accepted", cut)
 		}
 	}
-	if _, err := LoadKernel(m, loadertest.ELF(0x200000, []byte{1}, false, 4)); !errors.Is(err, ErrNoPVH) {
-		t.Errorf("err = %v, want ErrNoPVH", err)
+	noEntry := EncodeFlat(0, []Segment{{Paddr: 0x200000, Memsz: 1, Data: []byte{1}}})
+	if _, err := LoadFlat(newMem(t), bytes.NewReader(noEntry)); !errors.Is(err, ErrNoPVH) {
+		t.Errorf("no entry point: err = %v, want ErrNoPVH", err)
 	}
 }
 
@@ -79,55 +68,10 @@ func TestInitrdAddr(t *testing.T) {
 	}
 }
 
-// FuzzLoadKernel: a user-supplied kernel (--kernel) is untrusted input:
-// any bytes must give a kernel or an error, never a panic or a write
-// outside guest memory.
-func FuzzLoadKernel(f *testing.F) {
-	f.Add(loadertest.ELF(0x200000, []byte{1, 2, 3}, true, 4))
-	f.Add(loadertest.ELF(0x200000, []byte{1}, true, 8))
-	f.Add(loadertest.ELF(0x200000, []byte{1}, false, 4))
-	f.Fuzz(func(t *testing.T, image []byte) {
-		m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
-		LoadKernel(m, image)
-	})
-}
-
-func TestFlattenRoundTrip(t *testing.T) {
-	elfImg := loadertest.ELF(0x200000, []byte{9, 8, 7}, true, 8)
-	flat, err := Flatten(elfImg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !IsFlat(flat) || IsFlat(elfImg) {
-		t.Fatal("IsFlat wrong")
-	}
-	m1, m2 := newMem(t), newMem(t)
-	k1, err1 := LoadKernel(m1, elfImg)
-	k2, err2 := LoadFlat(m2, bytes.NewReader(flat))
-	if err1 != nil || err2 != nil || *k1 != *k2 {
-		t.Fatalf("ELF %+v %v, flat %+v %v", k1, err1, k2, err2)
-	}
-	a, _ := m1.Slice(0x200000, 0x200)
-	b, _ := m2.Slice(0x200000, 0x200)
-	if !bytes.Equal(a, b) {
-		t.Fatal("flat load differs from ELF load")
-	}
-	for cut := 0; cut < len(flat); cut += 7 {
-		if _, err := LoadFlat(newMem(t), bytes.NewReader(flat[:cut])); err == nil {
-			t.Fatalf("truncated flat kernel (%d bytes) accepted", cut)
-		}
-	}
-}
-
 // FuzzLoadFlat: the flat kernel comes from an image (digest-checked, but
 // an image is user input): no panic, no write outside guest memory.
 func FuzzLoadFlat(f *testing.F) {
-	flat, _ := Flatten(loadertest.ELF(0x200000, []byte{1, 2, 3}, true, 4))
-	f.Add(flat)
+	f.Add(testFlat())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
 		if err != nil {

@@ -3,8 +3,8 @@ package vmm
 import (
 	"bytes"
 	"errors"
-	"github.com/smolvm/smolvm/internal/loader"
 	"github.com/smolvm/smolvm/internal/loader/loadertest"
+	"github.com/smolvm/smolvm/internal/vmlinux"
 	"io"
 	"os"
 	"strings"
@@ -25,7 +25,7 @@ const tinyLoadAddr = 0x100000
 // tinyKernel wraps code as the VMM takes kernels: an ELF with a PVH
 // note, flattened as images store it.
 func tinyKernel(code []byte) []byte {
-	flat, err := loader.Flatten(loadertest.ELF(tinyLoadAddr, code, true, 4))
+	flat, err := vmlinux.Flatten(loadertest.ELF(tinyLoadAddr, code, true, 4))
 	if err != nil {
 		panic(err)
 	}
