@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/pierrec/lz4/v4"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and the FuzzReader seed corpus in testdata")
@@ -421,5 +423,43 @@ func TestOpenCorruptNamesFile(t *testing.T) {
 	want := "image " + path + `: part "kernel": SHA-256 mismatch (file corrupted or modified): want ` + p.SHA256[:12] + "…, got "
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error = %q, want prefix %q", err, want)
+	}
+}
+
+// Images written before the LZ4 frames lost their content checksum still
+// read, and the checksum of such a frame is still checked.
+func TestChecksummedLZ4Frames(t *testing.T) {
+	saved := lz4Options
+	lz4Options = append(append([]lz4.Option(nil), saved...), lz4.ChecksumOption(true))
+	data := testData(3, 300<<10)
+	img := build(t, testRuntime(), []testPart{{KernelPart, data, LZ4}}, nil)
+	lz4Options = saved
+	pr, err := mustOpen(t, img).OpenPart(KernelPart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(data))
+	if err := ReadFull(pr, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("checksummed frame: %v, data equal %v", err, bytes.Equal(got, data))
+	}
+	// The frame's last 4 bytes are its content checksum: a wrong one
+	// fails the read even where the part's digest is made to match.
+	_, prefix, tbl := split(t, img)
+	var tb table
+	if err := json.Unmarshal(tbl, &tb); err != nil {
+		t.Fatal(err)
+	}
+	p := tb.Parts[0]
+	bad := bytes.Clone(prefix)
+	bad[p.Offset+p.Size-1] ^= 0xff
+	sum := sha256.Sum256(bad[p.Offset : p.Offset+p.Size])
+	tb.Parts[0].SHA256 = hex.EncodeToString(sum[:])
+	tbl2, _ := json.Marshal(tb)
+	pr, err = mustOpen(t, seal(bad, uint64(len(testRuntime())), tbl2)).OpenPart(KernelPart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadFull(pr, got); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("wrong content checksum: err = %v, want ErrCorrupt", err)
 	}
 }

@@ -3,7 +3,6 @@ package image
 import (
 	"crypto/sha256"
 	"errors"
-	"hash"
 	"io"
 
 	"github.com/pierrec/lz4/v4"
@@ -16,14 +15,24 @@ import (
 // decoded to exactly raw_size bytes; otherwise the final Read returns an
 // *Error matching ErrCorrupt. A caller that reads an exact size must then
 // read once more to see that verdict (see ReadFull).
+//
+// The digest is computed on a goroutine of its own, from a second read of
+// the stored bytes, while the data decodes: on two cores the kernel's
+// SHA-256 (1.3 ms) then costs no start-up time. Decoded bytes may reach
+// their destination (guest memory) before the verdict; nothing may use
+// them until the final Read has returned io.EOF.
 type PartReader struct {
-	r     *Reader
-	p     *Part
-	h     hash.Hash
-	hashd io.Reader // stored bytes, hashed as they are read
-	data  io.Reader // decoded bytes
-	n     int64     // decoded bytes delivered
-	err   error     // sticky result once the data has ended
+	r      *Reader
+	p      *Part
+	digest chan digestResult // the stored bytes' SHA-256, once
+	data   io.Reader         // decoded bytes
+	n      int64             // decoded bytes delivered
+	err    error             // sticky result once the data has ended
+}
+
+type digestResult struct {
+	sum [sha256.Size]byte
+	err error
 }
 
 // OpenPart returns a streaming reader for the named part.
@@ -33,22 +42,29 @@ func (r *Reader) OpenPart(name string) (*PartReader, error) {
 		return nil, r.wrap(name, "read part", ErrNoPart)
 	}
 	p := &r.parts[i]
-	pr := &PartReader{r: r, p: p, h: sha256.New()}
-	pr.hashd = io.TeeReader(io.NewSectionReader(r.r, p.Offset, p.Size), pr.h)
-	pr.data = pr.hashd
+	pr := &PartReader{r: r, p: p, digest: make(chan digestResult, 1)}
+	stored := io.NewSectionReader(r.r, p.Offset, p.Size)
+	pr.data = stored
 	switch p.Encoding {
 	case LZ4:
-		pr.data = lz4.NewReader(pr.hashd)
+		pr.data = lz4.NewReader(stored)
 	case Blocks:
 		// Decoded through the index (each block checked); the digest
-		// of the whole part is still checked at the end, finish
-		// hashing all stored bytes.
+		// of the whole part is still checked at the end.
 		br, err := r.OpenBlocks(name)
 		if err != nil {
 			return nil, err
 		}
 		pr.data = io.NewSectionReader(br, 0, br.Size())
 	}
+	go func() {
+		h := sha256.New()
+		var res digestResult
+		if _, res.err = io.Copy(h, io.NewSectionReader(r.r, p.Offset, p.Size)); res.err == nil {
+			h.Sum(res.sum[:0])
+		}
+		pr.digest <- res
+	}()
 	return pr, nil
 }
 
@@ -89,33 +105,35 @@ func (pr *PartReader) Read(b []byte) (int, error) {
 // match their digest: then that is the cause (the file was damaged or
 // modified), and the error says so, as it would had the data decoded.
 func (pr *PartReader) digestOr(decodeErr error) error {
-	if _, err := io.Copy(io.Discard, pr.hashd); err != nil {
-		return pr.r.wrap(pr.p.Name, "read part", err)
-	}
 	if err := pr.checkDigest(); err != nil {
 		return err
 	}
 	return pr.r.wrap(pr.p.Name, "read part", decodeErr)
 }
 
+// checkDigest waits for the digest of the stored bytes and compares it.
 func (pr *PartReader) checkDigest() error {
-	var got [sha256.Size]byte
-	pr.h.Sum(got[:0])
-	if got != pr.p.digest {
-		return pr.r.wrap(pr.p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(pr.p.digest[:]), short(got[:])))
+	res := <-pr.digest
+	if res.err != nil {
+		return pr.r.wrap(pr.p.Name, "read part", res.err)
+	}
+	if res.sum != pr.p.digest {
+		return pr.r.wrap(pr.p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(pr.p.digest[:]), short(res.sum[:])))
 	}
 	return nil
 }
 
-// finish checks that nothing decodes past raw_size, hashes what is left
-// of the stored bytes, and compares the digest.
+// finish checks that nothing decodes past raw_size and compares the
+// digest.
 func (pr *PartReader) finish() error {
 	var one [1]byte
-	if n, _ := pr.data.Read(one[:]); n > 0 {
-		return pr.r.wrap(pr.p.Name, "read part", corruptf("data decodes to more than raw_size %d bytes", pr.p.RawSize))
-	}
-	if _, err := io.Copy(io.Discard, pr.hashd); err != nil {
-		return pr.r.wrap(pr.p.Name, "read part", err)
+	n, err := io.ReadFull(pr.data, one[:])
+	switch {
+	case n > 0:
+		return pr.digestOr(corruptf("data decodes to more than raw_size %d bytes", pr.p.RawSize))
+	case !errors.Is(err, io.EOF):
+		// The end of an LZ4 frame: its content checksum, if it has one.
+		return pr.digestOr(corruptf("data cannot be decoded: %v", err))
 	}
 	if err := pr.checkDigest(); err != nil {
 		return err

@@ -17,7 +17,7 @@ import (
 // CompatCmdline; on a normal host the probe costs tens of microseconds.
 const (
 	probeShortLoop = 1
-	probeLongLoop  = 400
+	probeLongLoop  = 128
 	probeRepeats   = 3
 	// emulatedThreshold: a native loop iteration takes under a
 	// nanosecond, an emulated one over a microsecond.

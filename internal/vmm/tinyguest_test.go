@@ -3,8 +3,6 @@ package vmm
 import (
 	"bytes"
 	"errors"
-	"github.com/smolvm/smolvm/internal/loader/loadertest"
-	"github.com/smolvm/smolvm/internal/vmlinux"
 	"io"
 	"os"
 	"strings"
@@ -13,6 +11,8 @@ import (
 	"github.com/smolvm/smolvm/internal/arch/x86"
 	"github.com/smolvm/smolvm/internal/guest/protocol"
 	"github.com/smolvm/smolvm/internal/kvm"
+	"github.com/smolvm/smolvm/internal/loader/loadertest"
+	"github.com/smolvm/smolvm/internal/vmlinux"
 )
 
 // These tests boot tiny hand-built guests instead of Linux: 32-bit code
@@ -21,7 +21,6 @@ import (
 
 const tinyLoadAddr = 0x100000
 
-// tinyKernel wraps 32-bit code in an ELF vmlinux with a PVH note.
 // tinyKernel wraps code as the VMM takes kernels: an ELF with a PVH
 // note, flattened as images store it.
 func tinyKernel(code []byte) []byte {
