@@ -51,6 +51,9 @@ type Options struct {
 	// Disks are extra block devices, after the image's root device:
 	// /dev/vda (or /dev/vdb when the image has a root part), and so on.
 	Disks []DiskSpec
+	// KernelCache is the directory of the kernel cache (kernelcache.go);
+	// empty for none.
+	KernelCache string
 }
 
 // DiskSpec is a host file given to the guest as a block device.
@@ -129,11 +132,25 @@ func Run(path string, o Options) (int, error) {
 		return 0, err
 	}
 	defer closeDisks()
-	m, err := create(img, o, extra)
+	m, kernelMap, err := create(img, o, extra)
+	if kernelMap != nil {
+		defer kernelMap.Close()
+	}
 	if err != nil {
 		return 0, imageErrorFirst(err)
 	}
 	defer m.Close()
+	// A kernel decoded this time is written to the cache while the
+	// guest boots; the run waits for it before it returns.
+	if kernelMap == nil && o.KernelCache != "" {
+		filled := make(chan error, 1)
+		go func() { filled <- fillKernelCache(img, o.KernelCache, kernelDigest(img)) }()
+		defer func() {
+			if err := <-filled; err != nil && o.Debug {
+				fmt.Fprintf(o.Stderr, "smolvm: kernel cache not written: %v\n", err)
+			}
+		}()
+	}
 	if o.Debug {
 		fmt.Fprintf(o.Stderr, "smolvm: %v\nsmolvm: kernel command line: %s\n", m.Probe(), m.Cmdline())
 	}
@@ -141,7 +158,7 @@ func Run(path string, o Options) (int, error) {
 	defer stop()
 	res, err := m.Run()
 	if o.Timings != nil && res != nil {
-		writeTimings(o.Timings, res)
+		writeTimings(o.Timings, res, kernelMap != nil)
 	}
 	if err != nil {
 		return 0, err
@@ -156,15 +173,37 @@ const DefaultRootTmpfsMiB = 64
 // straight into guest memory and their digests checked as they stream; a
 // root filesystem part is checked in full and then served in place. A
 // mismatch fails here, before anything runs.
-func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, error) {
+//
+// With a kernel cache, a cached kernel is mapped instead (its file is
+// returned for the caller to close after the run).
+func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine, kernelMap *os.File, err error) {
 	man, err := img.Manifest()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	kernel, err := img.OpenPart(image.KernelPart)
-	if err != nil {
-		return nil, err
+	if o.KernelCache != "" {
+		kernelMap = cachedKernel(o.KernelCache, kernelDigest(img))
 	}
+	var kernel io.Reader
+	if kernelMap == nil {
+		pr, err := img.OpenPart(image.KernelPart)
+		if err != nil {
+			return nil, nil, err
+		}
+		kernel = pr
+	}
+	m, err := createWith(img, man, o, extra, kernel, kernelMap)
+	return m, kernelMap, err
+}
+
+// kernelDigest is the SHA-256 the image's table gives for its kernel.
+func kernelDigest(img *image.ReadCloser) string {
+	p, _ := img.Part(image.KernelPart)
+	return p.SHA256
+}
+
+func createWith(img *image.ReadCloser, man *image.Manifest, o Options, extra []vmm.Disk, kernel io.Reader, kernelMap *os.File) (*vmm.Machine, error) {
+	var err error
 	// An image with a root filesystem and no initramfs boots straight
 	// from the root disk (see protocol.DiskConfigTail).
 	var initrd *image.PartReader
@@ -218,7 +257,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (*vmm.Machine, e
 		Profile:   o.Profile,
 		RootBoot:  !hasInitrd,
 	}
-	cfg.Kernel = kernel
+	cfg.Kernel, cfg.KernelMap = kernel, kernelMap
 	if initrd != nil {
 		cfg.Initrd, cfg.InitrdSize = initrd, initrd.Size()
 	}
@@ -325,10 +364,11 @@ type Timings struct {
 	ProgramExitMS  float64 `json:"program_exit_ms,omitempty"`
 	EndMS          float64 `json:"end_ms"`
 	Emulated       bool    `json:"emulated_kernel_mode"`
+	KernelCached   bool    `json:"kernel_cached"` // mapped from the kernel cache, not decoded
 	VMMRSSKiB      int64   `json:"vmm_rss_kib"`
 }
 
-func writeTimings(w io.Writer, res *vmm.Result) {
+func writeTimings(w io.Writer, res *vmm.Result, kernelCached bool) {
 	t := res.Timings
 	ms := func(at time.Time) float64 {
 		if at.IsZero() {
@@ -344,6 +384,7 @@ func writeTimings(w io.Writer, res *vmm.Result) {
 		ProgramExitMS:  ms(t.ProgramExit),
 		EndMS:          ms(t.End),
 		Emulated:       res.Probe != nil && res.Probe.Emulated,
+		KernelCached:   kernelCached,
 		VMMRSSKiB:      res.VMMRSSKiB,
 	}
 	json.NewEncoder(w).Encode(out)

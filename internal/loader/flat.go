@@ -52,46 +52,62 @@ func EncodeFlat(entry uint64, segs []Segment) []byte {
 // IsFlat reports whether b starts like a flat kernel.
 func IsFlat(b []byte) bool { return bytes.HasPrefix(b, []byte(flatMagic)) }
 
-// LoadFlat reads a flat kernel from r, decoding each segment directly into
-// guest memory. Every header value is checked before it is used.
-func LoadFlat(mem Memory, r io.Reader) (*Kernel, error) {
+// flatSegment is one entry of a flat kernel's segment table.
+type flatSegment struct{ paddr, filesz, memsz uint64 }
+
+// readFlatHeader reads a flat kernel's header and segment table from r,
+// leaving r at the first segment's data. Each segment's sizes are checked
+// for consistency; addresses are checked by the caller against memory.
+func readFlatHeader(r io.Reader) (entry uint64, segs []flatSegment, err error) {
 	le := binary.LittleEndian
 	var hdr [24]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return nil, fmt.Errorf("flat kernel header: %w", err)
+		return 0, nil, fmt.Errorf("flat kernel header: %w", err)
 	}
 	if !IsFlat(hdr[:]) {
-		return nil, errors.New("kernel is not in smolvm's flat format")
+		return 0, nil, errors.New("kernel is not in smolvm's flat format")
 	}
-	k := &Kernel{Entry: le.Uint64(hdr[8:])}
 	n := le.Uint32(hdr[16:])
 	if n == 0 || n > MaxSegments {
-		return nil, fmt.Errorf("flat kernel has %d segments, want 1 to %d", n, MaxSegments)
+		return 0, nil, fmt.Errorf("flat kernel has %d segments, want 1 to %d", n, MaxSegments)
 	}
-	segs := make([]byte, 24*n)
-	if _, err := io.ReadFull(r, segs); err != nil {
-		return nil, fmt.Errorf("flat kernel segment table: %w", err)
+	tbl := make([]byte, 24*n)
+	if _, err := io.ReadFull(r, tbl); err != nil {
+		return 0, nil, fmt.Errorf("flat kernel segment table: %w", err)
 	}
 	for i := uint32(0); i < n; i++ {
-		s := segs[24*i:]
-		paddr, filesz, memsz := le.Uint64(s[0:]), le.Uint64(s[8:]), le.Uint64(s[16:])
-		if filesz > memsz {
-			return nil, fmt.Errorf("kernel segment at %#x: file size %#x exceeds memory size %#x", paddr, filesz, memsz)
+		t := tbl[24*i:]
+		s := flatSegment{le.Uint64(t[0:]), le.Uint64(t[8:]), le.Uint64(t[16:])}
+		if s.filesz > s.memsz {
+			return 0, nil, fmt.Errorf("kernel segment at %#x: file size %#x exceeds memory size %#x", s.paddr, s.filesz, s.memsz)
 		}
-		dst, err := mem.Slice(paddr, memsz)
-		if err != nil {
-			return nil, fmt.Errorf("kernel segment %#x+%#x does not fit in guest memory (give the VM more memory?): %w", paddr, memsz, err)
-		}
-		if _, err := io.ReadFull(r, dst[:filesz]); err != nil {
-			return nil, fmt.Errorf("kernel segment at %#x: %w", paddr, err)
-		}
-		clear(dst[filesz:])
-		if end := paddr + memsz; end > k.End {
-			k.End = end
-		}
+		segs = append(segs, s)
 	}
-	if k.Entry == 0 {
-		return nil, ErrNoPVH
+	entry = le.Uint64(hdr[8:])
+	if entry == 0 {
+		return 0, nil, ErrNoPVH
+	}
+	return entry, segs, nil
+}
+
+// LoadFlat reads a flat kernel from r, decoding each segment directly into
+// guest memory. Every header value is checked before it is used.
+func LoadFlat(mem Memory, r io.Reader) (*Kernel, error) {
+	entry, segs, err := readFlatHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kernel{Entry: entry}
+	for _, s := range segs {
+		dst, err := mem.Slice(s.paddr, s.memsz)
+		if err != nil {
+			return nil, fmt.Errorf("kernel segment %#x+%#x does not fit in guest memory (give the VM more memory?): %w", s.paddr, s.memsz, err)
+		}
+		if _, err := io.ReadFull(r, dst[:s.filesz]); err != nil {
+			return nil, fmt.Errorf("kernel segment at %#x: %w", s.paddr, err)
+		}
+		clear(dst[s.filesz:])
+		k.End = max(k.End, s.paddr+s.memsz)
 	}
 	return k, nil
 }

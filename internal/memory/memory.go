@@ -11,6 +11,7 @@ package memory
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,4 +116,36 @@ func (m *Memory) WriteAt(b []byte, addr uint64) error {
 	}
 	copy(s, b)
 	return nil
+}
+
+// pageRange checks that [addr, addr+n) is page aligned, non-empty and
+// inside one region, and returns its host bytes.
+func (m *Memory) pageRange(addr, n uint64) ([]byte, error) {
+	ps := uint64(unix.Getpagesize())
+	if n == 0 || addr%ps != 0 || n%ps != 0 {
+		return nil, fmt.Errorf("guest range %#x+%#x is not whole pages", addr, n)
+	}
+	return m.Slice(addr, n)
+}
+
+// MapFile maps n bytes of f from offset off over guest memory at addr
+// (page aligned, inside one region), privately: the guest reads the
+// file's pages from the host's page cache and its writes go to copies,
+// never to the file. The pages replace whatever memory was there.
+func (m *Memory) MapFile(addr, n uint64, f *os.File, off int64) error {
+	s, err := m.pageRange(addr, n)
+	if err != nil {
+		return err
+	}
+	return mmapOver(s, int(f.Fd()), off, unix.MAP_PRIVATE)
+}
+
+// MapZero replaces guest memory at addr (page aligned, inside one region)
+// with n bytes of fresh anonymous zero pages, without touching them.
+func (m *Memory) MapZero(addr, n uint64) error {
+	s, err := m.pageRange(addr, n)
+	if err != nil {
+		return err
+	}
+	return mmapOver(s, -1, 0, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 }

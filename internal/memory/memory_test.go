@@ -1,7 +1,10 @@
 package memory
 
 import (
+	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -61,5 +64,44 @@ func TestNewRejectsBadRanges(t *testing.T) {
 	}
 	if _, err := New(Range{0, 0x2000}, Range{0x1000, 0x1000}); err == nil {
 		t.Error("overlap accepted")
+	}
+}
+
+func TestMapFileAndZero(t *testing.T) {
+	m, err := New(Range{Addr: 0x100000, Size: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	page := bytes.Repeat([]byte{5}, 8192)
+	f.Write(page)
+	if err := m.MapFile(0x101000, 8192, f, 0); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := m.Slice(0x101000, 8192)
+	if !bytes.Equal(b, page) {
+		t.Fatal("mapped file bytes not seen in guest memory")
+	}
+	b[0] = 6 // private: the file keeps its byte
+	var one [1]byte
+	f.ReadAt(one[:], 0)
+	if one[0] != 5 {
+		t.Fatal("guest write reached the file")
+	}
+	if err := m.MapZero(0x101000, 4096); err != nil || b[0] != 0 || b[4096] != 5 {
+		t.Fatalf("MapZero: %v, bytes %d %d", err, b[0], b[4096])
+	}
+	for _, r := range [][2]uint64{{0x101001, 4096}, {0x101000, 100}, {0x100000 + 4<<20 - 4096, 8192}, {0, 4096}, {0x101000, 0}} {
+		if err := m.MapFile(r[0], r[1], f, 0); err == nil {
+			t.Errorf("MapFile(%#x, %#x) accepted", r[0], r[1])
+		}
+		if err := m.MapZero(r[0], r[1]); err == nil {
+			t.Errorf("MapZero(%#x, %#x) accepted", r[0], r[1])
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -24,8 +25,11 @@ import (
 //	SMOLVM_DEBUG=1          kernel and smol-init messages on stderr
 //	SMOLVM_COMPAT=auto|on|off  emulating-host command line (default auto)
 //	SMOLVM_TIMINGS=FILE     write the run's timings as JSON to FILE
+//	SMOLVM_KERNEL_CACHE=DIR|off  the kernel cache (default
+//	                        $SMOLVM_CACHE/run-kernels, SMOLVM_CACHE being
+//	                        $XDG_CACHE_HOME/smolvm or ~/.cache/smolvm)
 func RunOptions(stdout, stderr io.Writer) (launch.Options, func(), error) {
-	o := launch.Options{Stdout: stdout, Stderr: stderr}
+	o := launch.Options{Stdout: stdout, Stderr: stderr, KernelCache: KernelCacheDir()}
 	// The program reads the host's stdin when it is a pipe or a file, as
 	// it would natively. A terminal stays with the host and the program
 	// sees end of file: reading a terminal from a background job would
@@ -102,4 +106,25 @@ func SelfImage() (string, bool, error) {
 	defer f.Close()
 	ok, err := image.Classify(f)
 	return exe, ok, err
+}
+
+// KernelCacheDir is the kernel cache directory the environment asks for,
+// or "" for none (SMOLVM_KERNEL_CACHE=off, or no home directory).
+func KernelCacheDir() string {
+	switch d := os.Getenv("SMOLVM_KERNEL_CACHE"); d {
+	case "off", "0", "false":
+		return ""
+	case "":
+	default:
+		return d
+	}
+	base := os.Getenv("SMOLVM_CACHE")
+	if base == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			return ""
+		}
+		base = filepath.Join(c, "smolvm")
+	}
+	return filepath.Join(base, "run-kernels")
 }

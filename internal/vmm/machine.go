@@ -45,12 +45,16 @@ const (
 // Config describes one microVM run. Libraries take options and never read
 // flags or the environment: the CLI fills this in.
 type Config struct {
-	// Kernel is a flat kernel (what images store; loader.Flatten makes
+	// Kernel is a flat kernel (what images store; vmlinux.Flatten makes
 	// one from an uncompressed ELF vmlinux with a PVH entry), decoded
 	// straight into guest memory. The VMM takes no ELF itself: parsing
 	// ELF here would put debug/elf and its decompressors (200 KB) into
 	// the image runtime, which every image carries uncompressed.
 	Kernel io.Reader
+	// KernelMap, when set, is the same kernel in the mapped format
+	// (loader.EncodeMapped), mapped into guest memory instead of
+	// decoding Kernel, which is then not read.
+	KernelMap *os.File
 	// Initrd is a newc cpio archive of InitrdSize bytes with smol-init
 	// at /.smolvm/init, read straight into guest memory.
 	Initrd     io.Reader
@@ -453,6 +457,9 @@ func (m *Machine) edge(gsi uint32) func() {
 
 // loadKernel places the kernel in guest memory.
 func (m *Machine) loadKernel() (*loader.Kernel, error) {
+	if m.cfg.KernelMap != nil {
+		return loader.MapKernel(m.mem, m.cfg.KernelMap)
+	}
 	if m.cfg.Kernel == nil {
 		return nil, errors.New("no kernel")
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -27,7 +28,8 @@ func needBusybox(t *testing.T) {
 }
 
 // TestBootBinary: --binary, default arguments, arguments given to the
-// image, exactly the program's output and nothing else.
+// image, exactly the program's output and nothing else; the kernel cache
+// (written by a first run, rewritten when damaged, mapped by the next).
 func TestBootBinary(t *testing.T) {
 	RequireKVM(t)
 	bin := Bin(t)
@@ -36,23 +38,82 @@ func TestBootBinary(t *testing.T) {
 	if r := Run(t, filepath.Join(bin, "smolvm"), "build", "-o", img, "--binary", busybox, "--", "busybox", "echo", "hello"); r.Status != 0 {
 		t.Fatalf("build: status %d: %s", r.Status, r.Stderr)
 	}
-	t.Run("default-args", func(t *testing.T) {
-		t.Parallel()
-		r := Run(t, img)
-		if r.Stdout != "hello\n" || r.Status != 0 {
-			t.Errorf("./hello.vm: stdout %q status %d, want %q 0; stderr:\n%s", r.Stdout, r.Status, "hello\n", r.Stderr)
+	fresh, damaged := t.TempDir(), t.TempDir()
+	digest := kernelDigest(t, filepath.Join(bin, "smolvm"), img)
+	if err := os.WriteFile(filepath.Join(damaged, digest), []byte("SMOLKRM1 cut short"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("decoded", func(t *testing.T) {
+		t.Run("default-args", func(t *testing.T) {
+			t.Parallel()
+			r, cached := runCached(t, fresh, img)
+			if r.Stdout != "hello\n" || r.Status != 0 {
+				t.Errorf("./hello.vm: stdout %q status %d, want %q 0; stderr:\n%s", r.Stdout, r.Status, "hello\n", r.Stderr)
+			}
+			if r.Stderr != "" {
+				t.Errorf("stderr not empty (kernel messages leaking?):\n%s", r.Stderr)
+			}
+			if cached {
+				t.Error("first run with an empty kernel cache reports a cached kernel")
+			}
+		})
+		t.Run("args-replace-defaults", func(t *testing.T) {
+			t.Parallel()
+			r, cached := runCached(t, damaged, img, "echo", "two words", "and", "--flag")
+			if want := "two words and --flag\n"; r.Stdout != want || r.Status != 0 {
+				t.Errorf("stdout %q status %d, want %q 0; stderr:\n%s", r.Stdout, r.Status, want, r.Stderr)
+			}
+			if cached {
+				t.Error("a damaged kernel cache entry was used")
+			}
+		})
+	})
+	for _, dir := range []string{fresh, damaged} {
+		st, err := os.Stat(filepath.Join(dir, digest))
+		if err != nil || st.Size() < 1<<20 || st.Mode().Perm() != 0o600 {
+			t.Fatalf("kernel cache entry after a decoding run: %v, %v", st, err)
 		}
-		if r.Stderr != "" {
-			t.Errorf("stderr not empty (kernel messages leaking?):\n%s", r.Stderr)
+	}
+	t.Run("cached", func(t *testing.T) {
+		r, cached := runCached(t, damaged, img)
+		if r.Stdout != "hello\n" || r.Status != 0 || r.Stderr != "" {
+			t.Errorf("stdout %q status %d stderr %q, want %q 0 and none", r.Stdout, r.Status, r.Stderr, "hello\n")
+		}
+		if !cached {
+			t.Error("the rewritten kernel cache entry was not used")
 		}
 	})
-	t.Run("args-replace-defaults", func(t *testing.T) {
-		t.Parallel()
-		r := Run(t, img, "echo", "two words", "and", "--flag")
-		if want := "two words and --flag\n"; r.Stdout != want || r.Status != 0 {
-			t.Errorf("stdout %q status %d, want %q 0; stderr:\n%s", r.Stdout, r.Status, want, r.Stderr)
+}
+
+// runCached runs an image with the kernel cache in dir and reports
+// whether the kernel came from it (SMOLVM_TIMINGS).
+func runCached(t *testing.T, dir, img string, args ...string) (Result, bool) {
+	t.Helper()
+	timings := filepath.Join(t.TempDir(), "timings.json")
+	cmd := exec.Command(img, args...)
+	cmd.Env = append(os.Environ(), "SMOLVM_KERNEL_CACHE="+dir, "SMOLVM_TIMINGS="+timings)
+	r := RunCmd(t, cmd)
+	var tm struct {
+		KernelCached bool `json:"kernel_cached"`
+	}
+	data, err := os.ReadFile(timings)
+	if err != nil || json.Unmarshal(data, &tm) != nil {
+		t.Fatalf("timings: %v (stderr %s)", err, r.Stderr)
+	}
+	return r, tm.KernelCached
+}
+
+// kernelDigest is the SHA-256 of img's kernel part, from smolvm inspect.
+func kernelDigest(t *testing.T, smolvm, img string) string {
+	t.Helper()
+	r := Run(t, smolvm, "inspect", img)
+	for _, line := range strings.Split(r.Stdout, "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "kernel" {
+			return f[4]
 		}
-	})
+	}
+	t.Fatalf("no kernel part in:\n%s", r.Stdout)
+	return ""
 }
 
 // TestBootRootfs: --rootfs, exit statuses, a file's digest, signals.
