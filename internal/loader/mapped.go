@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -68,20 +67,19 @@ func EncodeMapped(w io.Writer, r io.Reader) error {
 		le.PutUint64(e[24:], off)
 		off += pageUp(s.filesz)
 	}
-	bw := bufio.NewWriterSize(w, 256<<10)
-	if _, err := bw.Write(hdr); err != nil {
+	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
 	var zeros [PageSize]byte
 	for _, s := range segs {
-		if _, err := io.CopyN(bw, r, int64(s.filesz)); err != nil {
+		if _, err := io.CopyN(w, r, int64(s.filesz)); err != nil {
 			return fmt.Errorf("kernel segment at %#x: %w", s.paddr, err)
 		}
-		if _, err := bw.Write(zeros[:pageUp(s.filesz)-s.filesz]); err != nil {
+		if _, err := w.Write(zeros[:pageUp(s.filesz)-s.filesz]); err != nil {
 			return err
 		}
 	}
-	return bw.Flush()
+	return nil
 }
 
 // mappedSegment is a checked entry of a mapped kernel's table.

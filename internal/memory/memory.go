@@ -149,3 +149,11 @@ func (m *Memory) MapZero(addr, n uint64) error {
 	}
 	return mmapOver(s, -1, 0, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
 }
+
+// NoHugePages asks the host not to back guest range [addr, addr+n) with
+// transparent huge pages (advice; a range outside memory is ignored).
+func (m *Memory) NoHugePages(addr, n uint64) {
+	if b, err := m.Slice(addr, n); err == nil && n > 0 {
+		unix.Madvise(b, unix.MADV_NOHUGEPAGE)
+	}
+}

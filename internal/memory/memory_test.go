@@ -3,8 +3,10 @@ package memory
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -103,5 +105,31 @@ func TestMapFileAndZero(t *testing.T) {
 		if err := m.MapZero(r[0], r[1]); err == nil {
 			t.Errorf("MapZero(%#x, %#x) accepted", r[0], r[1])
 		}
+	}
+}
+
+// NoHugePages leaves its advice on the host mapping (VmFlags "nh").
+func TestNoHugePages(t *testing.T) {
+	m, err := New(Range{Addr: 0, Size: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.NoHugePages(0, 2<<20)
+	start := m.Regions()[0].HostAddr()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Skip(err)
+	}
+	head := fmt.Sprintf("%x-", start)
+	i := strings.Index(string(smaps), head)
+	if i < 0 {
+		t.Fatalf("no mapping at %#x in smaps", start)
+	}
+	rest := string(smaps[i:])
+	flags := rest[strings.Index(rest, "VmFlags:"):]
+	flags = flags[:strings.Index(flags, "\n")]
+	if !strings.Contains(flags, " nh") {
+		t.Errorf("first 2 MiB: %s, want nh", flags)
 	}
 }

@@ -137,6 +137,8 @@ type Machine struct {
 	kernelLoad    sync.WaitGroup // decoding the kernel into guest memory (New)
 	kernel        *loader.Kernel // its result, read after kernelLoad.Wait
 	kernelErr     error
+	probing       sync.WaitGroup // the emulation probe (New)
+	probeErr      error          // its result, read after probing.Wait
 	virtioCmdline string // virtio_mmio.device= declarations
 	rootCmdline   string // root= and init= for RootBoot
 	console       *console.Device
@@ -195,6 +197,18 @@ func New(cfg Config) (_ *Machine, err error) {
 			return nil, fmt.Errorf("%w: the host's KVM lacks %s", kvm.ErrNoKVM, c.name)
 		}
 	}
+	// What KVM supports, for the vCPUs' CPUID, while the VM is made.
+	var (
+		supported    []kvm.CPUIDEntry2
+		supportedErr error
+		cpuid        sync.WaitGroup
+	)
+	cpuid.Add(1)
+	go func() {
+		defer cpuid.Done()
+		supported, supportedErr = m.sys.SupportedCPUID()
+	}()
+	defer cpuid.Wait() // m.sys stays open until it is done
 	if m.vm, err = m.sys.CreateVM(); err != nil {
 		return nil, err
 	}
@@ -204,6 +218,14 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err = m.setupMemory(); err != nil {
 		return nil, err
 	}
+	// Placing the kernel needs only guest memory: it runs while KVM
+	// devices and vCPUs are created, on the other core. setupVCPUs
+	// joins it.
+	m.kernelLoad.Add(1)
+	go func() {
+		defer m.kernelLoad.Done()
+		m.kernel, m.kernelErr = m.loadKernel()
+	}()
 	if err = m.vm.SetTSSAddr(x86.TSSAddr); err != nil {
 		return nil, err
 	}
@@ -216,15 +238,23 @@ func New(cfg Config) (_ *Machine, err error) {
 	if err = m.vm.CreatePIT2(); err != nil {
 		return nil, err
 	}
-	// Decoding and checking the kernel is most of the VMM's start-up
-	// and needs only guest memory: it runs while KVM devices and vCPUs
-	// are created (each a few system calls, some waiting on the host
-	// kernel), on the other core. setupVCPUs joins it.
-	m.kernelLoad.Add(1)
-	go func() {
-		defer m.kernelLoad.Done()
-		m.kernel, m.kernelErr = m.loadKernel()
-	}()
+	cpuid.Wait()
+	if supportedErr != nil {
+		return nil, supportedErr
+	}
+	if err = m.createVCPUs(supported); err != nil {
+		return nil, err
+	}
+	// The emulation probe runs on the first vCPU (before its boot
+	// state is set) while the devices are set up.
+	if cfg.Compat == CompatAuto {
+		m.probing.Add(1)
+		go func() {
+			defer m.probing.Done()
+			p, err := probe(m.cpus[0], m.mem)
+			m.probe, m.probeErr = &p, err
+		}()
+	}
 	if err = m.setupDevices(); err != nil {
 		return nil, err
 	}
@@ -261,6 +291,12 @@ func (m *Machine) setupMemory() error {
 	// change made afterwards waits for; made before, nothing waits for
 	// it (it ends in the background within 50 ms). BenchmarkSlotOrder
 	// measures both orders.
+	// The VMM writes a few pages of boot structures in the first
+	// 2 MiB (GDT, probe page tables, MP table, start info, command
+	// line): with a huge page there, the first write would fault in and
+	// zero all 2 MiB, which costs 2-5 ms where the outer hypervisor has
+	// reclaimed the memory (docs/kvm-emulating-hosts.md).
+	m.mem.NoHugePages(0, x86.LowMemHugePageEnd)
 	for i, r := range m.mem.Regions() {
 		if err := m.vm.SetUserMemoryRegion(uint32(i), r.GuestAddr, r.Size(), r.HostAddr()); err != nil {
 			return err
@@ -294,11 +330,8 @@ func (m *Machine) setupDevices() error {
 	return nil
 }
 
-func (m *Machine) setupVCPUs() error {
-	supported, err := m.sys.SupportedCPUID()
-	if err != nil {
-		return err
-	}
+// createVCPUs creates the vCPUs with their CPUID, MSRs, FPU and LAPIC.
+func (m *Machine) createVCPUs(supported []kvm.CPUIDEntry2) error {
 	for i := 0; i < m.cfg.VCPUs; i++ {
 		cpu, err := m.vm.CreateVCPU(i)
 		if err != nil {
@@ -324,35 +357,29 @@ func (m *Machine) setupVCPUs() error {
 		}
 	}
 	m.tids = make([]atomic.Int32, len(m.cpus))
+	return nil
+}
 
-	// The emulation probe, the kernel (decoding since New) and the
-	// initramfs touch disjoint guest memory (low pages, the kernel's
-	// addresses, the top of RAM) and read the image through independent
-	// readers: do them at once.
+// setupVCPUs places the initramfs, joins the kernel and the probe, and
+// sets the boot vCPU's entry state and the command line. The probe (low
+// pages), the kernel (its own addresses) and the initramfs (the top of
+// RAM) touch disjoint guest memory and read the image through
+// independent readers, so they run at once.
+func (m *Machine) setupVCPUs() error {
 	ramSize := uint64(m.cfg.MemoryMiB) << 20
 	var (
-		wg                     sync.WaitGroup
-		probeErr               error
 		initrdAddr, initrdSize uint64
+		err                    error
 	)
-	if m.cfg.Compat == CompatAuto {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var p ProbeResult
-			p, probeErr = probe(m.cpus[0], m.mem)
-			m.probe = &p
-		}()
-	}
 	// The initramfs goes at the top of low RAM whatever the kernel's
 	// size; that they do not overlap is checked once both are known.
 	if !m.cfg.RootBoot {
 		initrdAddr, initrdSize, err = m.loadInitrd(0, x86.RAMRanges(ramSize)[0][1])
 	}
-	wg.Wait()
+	m.probing.Wait()
 	m.kernelLoad.Wait()
 	k := m.kernel
-	for _, e := range []error{m.kernelErr, err, probeErr} {
+	for _, e := range []error{m.kernelErr, err, m.probeErr} {
 		if e != nil {
 			return e
 		}
@@ -720,6 +747,7 @@ func (m *Machine) handleExit(cpu *kvm.VCPU) error {
 // Close releases everything New acquired.
 func (m *Machine) Close() error {
 	m.kernelLoad.Wait() // no write to guest memory before it is unmapped
+	m.probing.Wait()    // nor a vCPU running
 	// Devices stop touching guest memory before it goes away: kicks
 	// first, then device goroutines, then the transports.
 	m.stopKicks()

@@ -46,6 +46,9 @@ const (
 	EBDAStart = 0x9fc00
 	// HighMemStart is where RAM resumes above the legacy hole.
 	HighMemStart = 0x100000
+	// LowMemHugePageEnd ends the huge page holding all the boot
+	// structures above: the VMM keeps it in small pages.
+	LowMemHugePageEnd = 2 << 20
 	// MMIOGapStart is the start of the 32-bit device hole: RAM above it
 	// is placed at 4 GiB instead.
 	MMIOGapStart = 0xc0000000
