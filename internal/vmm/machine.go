@@ -139,8 +139,8 @@ type Machine struct {
 	kernelErr     error
 	probing       sync.WaitGroup // the emulation probe (New)
 	probeErr      error          // its result, read after probing.Wait
-	virtioCmdline string // virtio_mmio.device= declarations
-	rootCmdline   string // root= and init= for RootBoot
+	virtioCmdline string         // virtio_mmio.device= declarations
+	rootCmdline   string         // root= and init= for RootBoot
 	console       *console.Device
 	kicks         []*os.File // ioeventfds of virtio queues
 	kickWG        sync.WaitGroup
