@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -28,6 +29,33 @@ import (
 // not writable by others: the cache is trusted as the user's own files
 // are. Anything wrong with an entry (short, malformed) makes the run
 // decode the kernel, and the entry is rewritten.
+
+// cachedRun is a run whose kernel comes from the cache. The image's own
+// kernel part is not needed for the boot, but its digest is still checked
+// (on another core, while the VM starts): a damaged image stops its run
+// and fails with smolvm's exit status, as it would without the cache.
+type cachedRun struct {
+	file  *os.File
+	check chan error
+	once  sync.Once
+	err   error
+}
+
+func checkKernelPart(img *image.ReadCloser, f *os.File) *cachedRun {
+	c := &cachedRun{file: f, check: make(chan error, 1)}
+	go func() { c.check <- verifyPart(img, image.KernelPart) }()
+	return c
+}
+
+// verdict waits for the check of the image's kernel part (nil for a run
+// without a cached kernel, or an intact part).
+func (c *cachedRun) verdict() error {
+	if c == nil {
+		return nil
+	}
+	c.once.Do(func() { c.err = <-c.check })
+	return c.err
+}
 
 // cachedKernel opens the cache entry for the kernel digest, or returns
 // nil.

@@ -133,17 +133,30 @@ func Run(path string, o Options) (int, error) {
 		return 0, err
 	}
 	defer closeDisks()
-	m, kernelMap, err := create(img, o, extra)
-	if kernelMap != nil {
-		defer kernelMap.Close()
+	m, cached, err := create(img, o, extra)
+	if cached != nil {
+		defer cached.file.Close()
 	}
 	if err != nil {
+		if damage := cached.verdict(); damage != nil {
+			return 0, damage
+		}
 		return 0, imageErrorFirst(err)
 	}
 	defer m.Close()
+	if cached != nil {
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			if damage := cached.verdict(); damage != nil {
+				m.Stop(0, damage)
+			}
+		}()
+		defer func() { <-stopped }() // before m.Close
+	}
 	// A kernel decoded this time is written to the cache while the
 	// guest boots; the run waits for it before it returns.
-	if kernelMap == nil && o.KernelCache != "" {
+	if cached == nil && o.KernelCache != "" {
 		filled := make(chan error, 1)
 		go func() {
 			err := fillKernelCache(img, o.KernelCache, kernelDigest(img))
@@ -163,7 +176,12 @@ func Run(path string, o Options) (int, error) {
 	defer stop()
 	res, err := m.Run()
 	if o.Timings != nil && res != nil {
-		writeTimings(o.Timings, res, kernelMap != nil)
+		writeTimings(o.Timings, res, cached != nil)
+	}
+	// A damaged image fails its run even if the program finished
+	// before the cached kernel's check did.
+	if damage := cached.verdict(); damage != nil && err == nil {
+		err = damage
 	}
 	if err != nil {
 		return 0, err
@@ -179,15 +197,19 @@ const DefaultRootTmpfsMiB = 64
 // root filesystem part is checked in full and then served in place. A
 // mismatch fails here, before anything runs.
 //
-// With a kernel cache, a cached kernel is mapped instead (its file is
-// returned for the caller to close after the run).
-func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine, kernelMap *os.File, err error) {
+// With a kernel cache, a cached kernel is mapped instead, and returned
+// for the caller to close after the run and to hear the image's kernel
+// part verdict from.
+func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine, cached *cachedRun, err error) {
 	man, err := img.Manifest()
 	if err != nil {
 		return nil, nil, err
 	}
+	var kernelMap *os.File
 	if o.KernelCache != "" {
-		kernelMap = cachedKernel(o.KernelCache, kernelDigest(img))
+		if kernelMap = cachedKernel(o.KernelCache, kernelDigest(img)); kernelMap != nil {
+			cached = checkKernelPart(img, kernelMap)
+		}
 	}
 	var kernel io.Reader
 	if kernelMap == nil {
@@ -198,7 +220,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine,
 		kernel = pr
 	}
 	m, err := createWith(img, man, o, extra, kernel, kernelMap)
-	return m, kernelMap, err
+	return m, cached, err
 }
 
 // kernelDigest is the SHA-256 the image's table gives for its kernel.

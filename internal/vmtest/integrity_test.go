@@ -9,9 +9,10 @@ import (
 )
 
 // TestImageIntegrity: a damaged image is refused with a message naming
-// the problem and smolvm's own exit status: before boot (no KVM needed,
-// verification happens before /dev/kvm is opened) for every part but the
-// root filesystem, whose blocks are checked as the guest reads them.
+// the problem and smolvm's own exit status: before boot for every part
+// but the root filesystem, whose blocks are checked as the guest reads
+// them, and the kernel when it comes from the kernel cache (the image's
+// copy is then checked while the VM starts, and the run stopped).
 func TestImageIntegrity(t *testing.T) {
 	bin := Bin(t)
 	needBusybox(t)
