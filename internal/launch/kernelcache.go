@@ -31,29 +31,38 @@ import (
 // decode the kernel, and the entry is rewritten.
 
 // cachedRun is a run whose kernel comes from the cache. The image's own
-// kernel part is not needed for the boot, but its digest is still checked
-// (on another core, while the VM starts): a damaged image stops its run
-// and fails with smolvm's exit status, as it would without the cache.
+// kernel part is not needed for the boot, but its digest is still
+// checked, once the guest has started (hashing 2.6 MB before would take
+// a core from the start-up): a damaged image stops its run and fails
+// with smolvm's exit status, as it would without the cache.
 type cachedRun struct {
-	file  *os.File
-	check chan error
-	once  sync.Once
-	err   error
+	file    *os.File
+	img     *image.ReadCloser
+	started sync.Once
+	check   chan error
+	waited  sync.Once
+	err     error
 }
 
-func checkKernelPart(img *image.ReadCloser, f *os.File) *cachedRun {
-	c := &cachedRun{file: f, check: make(chan error, 1)}
-	go func() { c.check <- verifyPart(img, image.KernelPart) }()
-	return c
+func newCachedRun(img *image.ReadCloser, f *os.File) *cachedRun {
+	return &cachedRun{file: f, img: img, check: make(chan error, 1)}
 }
 
-// verdict waits for the check of the image's kernel part (nil for a run
-// without a cached kernel, or an intact part).
+// start begins the check of the image's kernel part.
+func (c *cachedRun) start() {
+	c.started.Do(func() {
+		go func() { c.check <- verifyPart(c.img, image.KernelPart) }()
+	})
+}
+
+// verdict waits for the check of the image's kernel part, starting it if
+// need be (nil for a run without a cached kernel, or an intact part).
 func (c *cachedRun) verdict() error {
 	if c == nil {
 		return nil
 	}
-	c.once.Do(func() { c.err = <-c.check })
+	c.start()
+	c.waited.Do(func() { c.err = <-c.check })
 	return c.err
 }
 

@@ -148,6 +148,7 @@ func Run(path string, o Options) (int, error) {
 		stopped := make(chan struct{})
 		go func() {
 			defer close(stopped)
+			<-m.Started()
 			if damage := cached.verdict(); damage != nil {
 				m.Stop(0, damage)
 			}
@@ -208,7 +209,7 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine,
 	var kernelMap *os.File
 	if o.KernelCache != "" {
 		if kernelMap = cachedKernel(o.KernelCache, kernelDigest(img)); kernelMap != nil {
-			cached = checkKernelPart(img, kernelMap)
+			cached = newCachedRun(img, kernelMap)
 		}
 	}
 	var kernel io.Reader

@@ -156,6 +156,8 @@ type Machine struct {
 	stopped   atomic.Bool
 	sampleDue atomic.Bool
 	done      chan struct{}
+	started   chan struct{} // closed at the first KVM_RUN (see Started)
+	startOnce sync.Once
 
 	mu      sync.Mutex // guards the fields below
 	timings Timings
@@ -179,7 +181,7 @@ func New(cfg Config) (_ *Machine, err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	m := &Machine{cfg: cfg, done: make(chan struct{})}
+	m := &Machine{cfg: cfg, done: make(chan struct{}), started: make(chan struct{})}
 	m.timings.Start = time.Now()
 	defer func() {
 		if err != nil {
@@ -577,6 +579,13 @@ func (m *Machine) Signal(sig syscall.Signal) {
 	}
 }
 
+// Started is closed when the guest first runs, or when the run ends
+// without it having run: work that should not take a core from the
+// VMM's start-up waits for it.
+func (m *Machine) Started() <-chan struct{} { return m.started }
+
+func (m *Machine) markStarted() { m.startOnce.Do(func() { close(m.started) }) }
+
 // Stop ends the run from outside (e.g. a user who insists), reporting
 // status as the program's.
 func (m *Machine) Stop(status int, err error) { m.finish(status, err) }
@@ -598,6 +607,7 @@ func (m *Machine) Run() (*Result, error) {
 		}()
 	}
 	wg.Wait()
+	m.markStarted()
 	m.mu.Lock()
 	clean := m.ended && m.err == nil
 	m.mu.Unlock()
@@ -630,6 +640,7 @@ func (m *Machine) finish(status int, err error) {
 		m.ended, m.status, m.err = true, status, err
 	}
 	m.mu.Unlock()
+	m.markStarted()
 	if m.stopped.Swap(true) {
 		return
 	}
@@ -672,6 +683,7 @@ func (m *Machine) runVCPU(i int) {
 			m.timings.FirstRun = time.Now()
 			m.timings.FirstRunMono = time.Duration(ts.Nano())
 			m.mu.Unlock()
+			m.markStarted()
 			first = false
 		}
 		if err := cpu.Run(); err != nil {

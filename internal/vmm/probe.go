@@ -22,6 +22,9 @@ const (
 	// emulatedThreshold: a native loop iteration takes under a
 	// nanosecond, an emulated one over a microsecond.
 	emulatedThreshold = 50 * time.Nanosecond
+	// probeSureFactor: a first measurement this many times over the
+	// threshold needs no repeats.
+	probeSureFactor = 10
 )
 
 // ProbeResult is what the emulation probe measured.
@@ -95,7 +98,12 @@ func probe(cpu *kvm.VCPU, mem writer) (ProbeResult, error) {
 	if _, err := run(probeShortLoop); err != nil {
 		return ProbeResult{}, err
 	}
+	//
+	// A first pair far over the threshold settles it: an interruption
+	// can only make a native host look emulated, which costs a slower
+	// guest, never a broken one; it takes 64 µs in the long run here.
 	short, long := time.Duration(1<<62), time.Duration(1<<62)
+	var per time.Duration
 	for i := 0; i < probeRepeats; i++ {
 		s, err := run(probeShortLoop)
 		if err != nil {
@@ -106,10 +114,10 @@ func probe(cpu *kvm.VCPU, mem writer) (ProbeResult, error) {
 			return ProbeResult{}, err
 		}
 		short, long = min(short, s), min(long, l)
-	}
-	per := (long - short) / (probeLongLoop - probeShortLoop)
-	if per < 0 {
-		per = 0
+		per = max(0, (long-short)/(probeLongLoop-probeShortLoop))
+		if per > probeSureFactor*emulatedThreshold {
+			break
+		}
 	}
 	return ProbeResult{PerIteration: per, Emulated: per > emulatedThreshold}, nil
 }
