@@ -5,17 +5,8 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/smolvm/smolvm/internal/memory"
+	"github.com/smolvm/smolvm/internal/loader/loadertest"
 )
-
-func newMem(t *testing.T) *memory.Memory {
-	m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
 
 // testFlat is a flat kernel of three bytes at 2 MiB with 0x100 bytes of
 // bss, entered at its first byte (what vmlinux.Flatten makes of
@@ -25,7 +16,7 @@ func testFlat() []byte {
 }
 
 func TestLoadFlat(t *testing.T) {
-	m := newMem(t)
+	m := loadertest.Memory(t)
 	s, _ := m.Slice(0x200000, 0x200)
 	for i := range s {
 		s[i] = 0xee // must be zeroed past the file data (bss)
@@ -45,12 +36,12 @@ func TestLoadFlat(t *testing.T) {
 		t.Errorf("segment not copied and zero-filled: % x", s[:8])
 	}
 	for cut := 0; cut < len(flat); cut += 7 {
-		if _, err := LoadFlat(newMem(t), bytes.NewReader(flat[:cut])); err == nil {
+		if _, err := LoadFlat(loadertest.Memory(t), bytes.NewReader(flat[:cut])); err == nil {
 			t.Fatalf("truncated flat kernel (%d bytes) accepted", cut)
 		}
 	}
 	noEntry := EncodeFlat(0, []Segment{{Paddr: 0x200000, Memsz: 1, Data: []byte{1}}})
-	if _, err := LoadFlat(newMem(t), bytes.NewReader(noEntry)); !errors.Is(err, ErrNoPVH) {
+	if _, err := LoadFlat(loadertest.Memory(t), bytes.NewReader(noEntry)); !errors.Is(err, ErrNoPVH) {
 		t.Errorf("no entry point: err = %v, want ErrNoPVH", err)
 	}
 }
@@ -73,11 +64,7 @@ func TestInitrdAddr(t *testing.T) {
 func FuzzLoadFlat(f *testing.F) {
 	f.Add(testFlat())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := loadertest.Memory(t)
 		LoadFlat(m, bytes.NewReader(b))
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smolvm/smolvm/internal/loader/loadertest"
 	"github.com/smolvm/smolvm/internal/memory"
 )
 
@@ -42,7 +43,7 @@ func TestMapKernelMatchesLoadFlat(t *testing.T) {
 	if err := CheckMapped(f); err != nil {
 		t.Fatal(err)
 	}
-	want, got := newMem(t), newMem(t)
+	want, got := loadertest.Memory(t), loadertest.Memory(t)
 	for _, m := range []*memory.Memory{want, got} {
 		dirty, _ := m.Slice(0x200000, 0x20000)
 		for i := range dirty {
@@ -89,7 +90,7 @@ func TestMappedErrors(t *testing.T) {
 		}
 	}
 	f = writeMapped(t, EncodeFlat(0x200000, []Segment{{Paddr: 0x3ff000, Memsz: 0x2000, Data: []byte{1}}}))
-	if _, err := MapKernel(newMem(t), f); err == nil || !strings.Contains(err.Error(), "does not fit") {
+	if _, err := MapKernel(loadertest.Memory(t), f); err == nil || !strings.Contains(err.Error(), "does not fit") {
 		t.Errorf("segment past guest memory: err = %v", err)
 	}
 }
@@ -112,11 +113,7 @@ func FuzzMapKernel(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer file.Close()
-		m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := loadertest.Memory(t)
 		k, err := MapKernel(m, file)
 		if err == nil && (k.Entry == 0 || k.End > 4<<20) {
 			t.Fatalf("accepted kernel %+v outside 4 MiB of memory", k)

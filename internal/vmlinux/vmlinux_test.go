@@ -8,21 +8,11 @@ import (
 
 	"github.com/smolvm/smolvm/internal/loader"
 	"github.com/smolvm/smolvm/internal/loader/loadertest"
-	"github.com/smolvm/smolvm/internal/memory"
 )
-
-func newMem(t *testing.T) *memory.Memory {
-	m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
-}
 
 func TestLoad(t *testing.T) {
 	for _, descsz := range []int{4, 8} {
-		m := newMem(t)
+		m := loadertest.Memory(t)
 		s, _ := m.Slice(0x200000, 0x200)
 		for i := range s {
 			s[i] = 0xee // must be zeroed past the file data (bss)
@@ -41,7 +31,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	m := newMem(t)
+	m := loadertest.Memory(t)
 	bz := make([]byte, 0x300)
 	copy(bz[0x202:], "HdrS")
 	good := loadertest.ELF(0x200000, []byte{1}, true, 4)
@@ -82,11 +72,7 @@ func FuzzLoad(f *testing.F) {
 	f.Add(loadertest.ELF(0x200000, []byte{1}, true, 8))
 	f.Add(loadertest.ELF(0x200000, []byte{1}, false, 4))
 	f.Fuzz(func(t *testing.T, image []byte) {
-		m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Close()
+		m := loadertest.Memory(t)
 		k, err := Load(m, image)
 		if err != nil {
 			return
@@ -95,11 +81,7 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Load accepted the kernel, Flatten did not: %v", err)
 		}
-		m2, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m2.Close()
+		m2 := loadertest.Memory(t)
 		k2, err := loader.LoadFlat(m2, bytes.NewReader(flat))
 		if err != nil || *k2 != *k {
 			t.Fatalf("flat kernel loads as %+v, %v; ELF as %+v", k2, err, k)
@@ -118,7 +100,7 @@ func TestFlattenRoundTrip(t *testing.T) {
 	if !loader.IsFlat(flat) || loader.IsFlat(elfImg) {
 		t.Fatal("IsFlat wrong")
 	}
-	m1, m2 := newMem(t), newMem(t)
+	m1, m2 := loadertest.Memory(t), loadertest.Memory(t)
 	k1, err1 := Load(m1, elfImg)
 	k2, err2 := loader.LoadFlat(m2, bytes.NewReader(flat))
 	if err1 != nil || err2 != nil || *k1 != *k2 {

@@ -3,7 +3,12 @@
 // loader (and so the VMM) accepts.
 package loadertest
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/smolvm/smolvm/internal/memory"
+)
 
 // ELF builds a minimal ELF vmlinux: one PT_LOAD at loadAddr holding
 // code, and (when pvh) a PT_NOTE with XEN_ELFNOTE_PHYS32_ENTRY. descsz is
@@ -46,4 +51,16 @@ func ELF(loadAddr uint64, code []byte, pvh bool, descsz int) []byte {
 	}
 	copy(f[0x1000:], code)
 	return f
+}
+
+// Memory is 4 MiB of guest memory at address 0, unmapped when the test
+// ends: room for the kernels above and for segments that do not fit.
+func Memory(t testing.TB) *memory.Memory {
+	t.Helper()
+	m, err := memory.New(memory.Range{Addr: 0, Size: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
