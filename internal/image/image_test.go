@@ -463,3 +463,28 @@ func TestChecksummedLZ4Frames(t *testing.T) {
 		t.Fatalf("wrong content checksum: err = %v, want ErrCorrupt", err)
 	}
 }
+
+func TestCheckDigest(t *testing.T) {
+	img := testImage(t)
+	if err := mustOpen(t, img).CheckDigest(KernelPart); err != nil {
+		t.Fatal(err)
+	}
+	_, prefix, tbl := split(t, img)
+	var tb table
+	if err := json.Unmarshal(tbl, &tb); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tb.Parts {
+		if p.Name == KernelPart {
+			prefix = bytes.Clone(prefix)
+			prefix[p.Offset+p.Size/2] ^= 1
+		}
+	}
+	err := mustOpen(t, seal(prefix, uint64(len(testRuntime())), tbl)).CheckDigest(KernelPart)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `"kernel"`) {
+		t.Fatalf("flipped kernel byte: err = %v", err)
+	}
+	if err := mustOpen(t, img).CheckDigest("nope"); !errors.Is(err, ErrNoPart) {
+		t.Fatalf("missing part: err = %v", err)
+	}
+}

@@ -58,14 +58,43 @@ func (r *Reader) OpenPart(name string) (*PartReader, error) {
 		pr.data = io.NewSectionReader(br, 0, br.Size())
 	}
 	go func() {
-		h := sha256.New()
 		var res digestResult
-		if _, res.err = io.Copy(h, io.NewSectionReader(r.r, p.Offset, p.Size)); res.err == nil {
-			h.Sum(res.sum[:0])
-		}
+		res.sum, res.err = r.hashStored(p)
 		pr.digest <- res
 	}()
 	return pr, nil
+}
+
+// hashStored is the SHA-256 of a part's stored bytes.
+func (r *Reader) hashStored(p *Part) (sum [sha256.Size]byte, err error) {
+	h := sha256.New()
+	if _, err = io.Copy(h, io.NewSectionReader(r.r, p.Offset, p.Size)); err == nil {
+		h.Sum(sum[:0])
+	}
+	return sum, err
+}
+
+// compareDigest reports a part whose stored bytes hash to got.
+func (r *Reader) compareDigest(p *Part, got [sha256.Size]byte) error {
+	if got != p.digest {
+		return r.wrap(p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(p.digest[:]), short(got[:])))
+	}
+	return nil
+}
+
+// CheckDigest compares a part's stored bytes with their digest, without
+// decoding them.
+func (r *Reader) CheckDigest(name string) error {
+	i, ok := r.index[name]
+	if !ok {
+		return r.wrap(name, "read part", ErrNoPart)
+	}
+	p := &r.parts[i]
+	sum, err := r.hashStored(p)
+	if err != nil {
+		return r.wrap(name, "read part", err)
+	}
+	return r.compareDigest(p, sum)
 }
 
 // Size is the decoded size of the part.
@@ -117,10 +146,7 @@ func (pr *PartReader) checkDigest() error {
 	if res.err != nil {
 		return pr.r.wrap(pr.p.Name, "read part", res.err)
 	}
-	if res.sum != pr.p.digest {
-		return pr.r.wrap(pr.p.Name, "read part", corruptf("SHA-256 mismatch (file corrupted or modified): want %s, got %s", short(pr.p.digest[:]), short(res.sum[:])))
-	}
-	return nil
+	return pr.r.compareDigest(pr.p, res.sum)
 }
 
 // finish checks that nothing decodes past raw_size and compares the

@@ -24,19 +24,25 @@ import (
 //
 // The entry is named by the digest the image's (verified) table gives
 // for the kernel, and written only from data that matched that digest,
-// through an unnamed file linked into place after fsync. It is used
-// only if the file and its directory belong to the current user and are
-// not writable by others: the cache is trusted as the user's own files
-// are. Anything wrong with an entry (short, malformed) makes the run
-// decode the kernel, and the entry is rewritten.
+// through an unnamed file linked into place after fsync. It is used only
+// if the directory and the file, checked on the open descriptors (so
+// that nothing can be swapped in between), belong to the current user
+// and cannot be written by anyone else: the cache is trusted as the
+// user's own files are. A malformed entry makes the run decode the
+// kernel and the entry is rewritten; an entry whose data no longer
+// matches its own digest (checked after the guest has started) stops the
+// run and is removed.
 
-// cachedRun is a run whose kernel comes from the cache. The image's own
-// kernel part is not needed for the boot, but its digest is still
-// checked, once the guest has started (hashing 2.6 MB before would take
-// a core from the start-up): a damaged image stops its run and fails
-// with smolvm's exit status, as it would without the cache.
+// cachedRun is a run whose kernel comes from the cache. Once the guest
+// has started (hashing before would take a core from the start-up), the
+// image's own kernel part is checked against its digest, and the cache
+// entry against its own: a damaged image, or a damaged entry, stops the
+// run with smolvm's exit status.
 type cachedRun struct {
 	file    *os.File
+	path    string // the entry's path, for messages
+	dir     *os.File
+	digest  string
 	img     *image.ReadCloser
 	started sync.Once
 	check   chan error
@@ -44,19 +50,24 @@ type cachedRun struct {
 	err     error
 }
 
-func newCachedRun(img *image.ReadCloser, f *os.File) *cachedRun {
-	return &cachedRun{file: f, img: img, check: make(chan error, 1)}
-}
-
-// start begins the check of the image's kernel part.
+// start begins the checks.
 func (c *cachedRun) start() {
 	c.started.Do(func() {
-		go func() { c.check <- verifyPart(c.img, image.KernelPart) }()
+		go func() {
+			err := c.img.CheckDigest(image.KernelPart)
+			if err == nil {
+				if bad := loader.VerifyMapped(c.file); bad != nil {
+					os.Remove(inDir(c.dir, c.digest))
+					err = fmt.Errorf("kernel cache entry %s is damaged (%v); it has been removed, the next run decodes the kernel again", c.path, bad)
+				}
+			}
+			c.check <- err
+		}()
 	})
 }
 
-// verdict waits for the check of the image's kernel part, starting it if
-// need be (nil for a run without a cached kernel, or an intact part).
+// verdict waits for the checks, starting them if need be (nil for a run
+// without a cached kernel, or when all is intact).
 func (c *cachedRun) verdict() error {
 	if c == nil {
 		return nil
@@ -66,22 +77,40 @@ func (c *cachedRun) verdict() error {
 	return c.err
 }
 
-// cachedKernel opens the cache entry for the kernel digest, or returns
-// nil.
-func cachedKernel(dir, digest string) *os.File {
-	if !validDigest(digest) || !ownedPrivate(dir, true) {
-		return nil
+// close closes the entry and its directory (after verdict).
+func (c *cachedRun) close() {
+	if c != nil {
+		c.file.Close()
+		c.dir.Close()
 	}
-	f, err := os.Open(dir + "/" + digest)
+}
+
+// cachedKernel opens the cache entry for the kernel digest.
+func cachedKernel(img *image.ReadCloser, dir, digest string) (*cachedRun, error) {
+	if !validDigest(digest) {
+		return nil, fmt.Errorf("kernel digest %q", digest)
+	}
+	d, err := openCacheDir(dir)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || !ownedPrivate(f.Name(), false) || loader.CheckMapped(f) != nil {
+	f, err := os.OpenFile(inDir(d, digest), os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	path := dir + "/" + digest
+	if err := private(f, path, false); err != nil {
 		f.Close()
-		return nil
+		d.Close()
+		return nil, err
 	}
-	return f
+	if err := loader.CheckMapped(f); err != nil {
+		f.Close()
+		d.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &cachedRun{file: f, path: path, dir: d, digest: digest, img: img, check: make(chan error, 1)}, nil
 }
 
 // validDigest reports whether d is a SHA-256 in lowercase hex (it names
@@ -98,15 +127,45 @@ func validDigest(d string) bool {
 	return true
 }
 
-// ownedPrivate reports whether path belongs to this user and cannot be
-// written by anyone else.
-func ownedPrivate(path string, dir bool) bool {
-	st, err := os.Lstat(path)
-	if err != nil || st.IsDir() != dir {
-		return false
+// inDir names file in the open directory d, through /proc/self/fd, so
+// that it is found in the directory that was checked whatever happens to
+// the directory's path meanwhile (openat without its own system call
+// wrappers: every byte of the runtime is in every image).
+func inDir(d *os.File, file string) string {
+	return fmt.Sprintf("/proc/self/fd/%d/%s", d.Fd(), file)
+}
+
+// openCacheDir opens the cache directory (a symbolic link to it is
+// followed) and checks the open directory.
+func openCacheDir(dir string) (*os.File, error) {
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, err
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && int(sys.Uid) == os.Geteuid() && st.Mode().Perm()&0o022 == 0
+	if err := private(d, dir, true); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// private checks an open file or directory: its type, that it belongs to
+// this user, and that no one else can write it.
+func private(f *os.File, name string, dir bool) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !ok || fi.IsDir() != dir || !dir && !fi.Mode().IsRegular():
+		return fmt.Errorf("%s is not a regular file or directory as expected", name)
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s belongs to uid %d, not to this user", name, st.Uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s can be written by others (mode %o)", name, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // fillKernelCache writes the cache entry for img's kernel. The entry is
@@ -121,14 +180,15 @@ func fillKernelCache(img *image.ReadCloser, dir, digest string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	if !ownedPrivate(dir, true) {
-		return fmt.Errorf("%s is not a directory of this user's, closed to others", dir)
+	d, err := openCacheDir(dir)
+	if err != nil {
+		return err
 	}
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	defer d.Close()
+	tmp, err := os.OpenFile(inDir(d, "."), os.O_RDWR|unix.O_TMPFILE, 0o600)
 	if err != nil {
 		return fmt.Errorf("unnamed file in %s: %w", dir, err)
 	}
-	tmp := os.NewFile(uintptr(fd), dir)
 	defer tmp.Close()
 	pr, err := img.OpenPart(image.KernelPart)
 	if err != nil {
@@ -145,17 +205,13 @@ func fillKernelCache(img *image.ReadCloser, dir, digest string) error {
 		return err
 	}
 	link := func() error {
-		return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", fd), unix.AT_FDCWD, dir+"/"+digest, unix.AT_SYMLINK_FOLLOW)
+		return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", tmp.Fd()), int(d.Fd()), digest, unix.AT_SYMLINK_FOLLOW)
 	}
 	err = link()
 	if errors.Is(err, unix.EEXIST) {
-		if f := cachedKernel(dir, digest); f != nil {
-			f.Close()
-			return nil // another run cached it first
-		}
-		// A damaged or untrusted entry (this run decoded because of
-		// it): replace it.
-		if err := os.Remove(dir + "/" + digest); err != nil {
+		// This run decoded because the entry there was unusable (or
+		// another run has just written one): replace it.
+		if err := os.Remove(inDir(d, digest)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 		err = link()

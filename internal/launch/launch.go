@@ -134,13 +134,22 @@ func Run(path string, o Options) (int, error) {
 	}
 	defer closeDisks()
 	m, cached, err := create(img, o, extra)
-	if cached != nil {
-		defer cached.file.Close()
-	}
-	if err != nil {
+	if err != nil && cached != nil {
 		if damage := cached.verdict(); damage != nil {
+			cached.close()
 			return 0, damage
 		}
+		// The cached kernel could not be mapped: decode it instead.
+		if o.Debug {
+			fmt.Fprintf(o.Stderr, "smolvm: cached kernel %s: %v; decoding the image's\n", cached.path, err)
+		}
+		cached.close()
+		noCache := o
+		noCache.KernelCache = ""
+		m, cached, err = create(img, noCache, extra)
+	}
+	defer cached.close()
+	if err != nil {
 		return 0, imageErrorFirst(err)
 	}
 	defer m.Close()
@@ -179,9 +188,9 @@ func Run(path string, o Options) (int, error) {
 	if o.Timings != nil && res != nil {
 		writeTimings(o.Timings, res, cached != nil)
 	}
-	// A damaged image fails its run even if the program finished
-	// before the cached kernel's check did.
-	if damage := cached.verdict(); damage != nil && err == nil {
+	// A damaged image or cache entry fails the run even if the program
+	// finished before the check did, and explains a guest that failed.
+	if damage := cached.verdict(); damage != nil {
 		err = damage
 	}
 	if err != nil {
@@ -208,8 +217,14 @@ func create(img *image.ReadCloser, o Options, extra []vmm.Disk) (_ *vmm.Machine,
 	}
 	var kernelMap *os.File
 	if o.KernelCache != "" {
-		if kernelMap = cachedKernel(o.KernelCache, kernelDigest(img)); kernelMap != nil {
-			cached = newCachedRun(img, kernelMap)
+		var miss error
+		if cached, miss = cachedKernel(img, o.KernelCache, kernelDigest(img)); cached != nil {
+			kernelMap = cached.file
+			if o.Debug {
+				fmt.Fprintf(o.Stderr, "smolvm: kernel mapped from %s\n", cached.path)
+			}
+		} else if o.Debug {
+			fmt.Fprintf(o.Stderr, "smolvm: kernel not cached (%v): decoding it\n", miss)
 		}
 	}
 	var kernel io.Reader

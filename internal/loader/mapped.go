@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,12 +21,15 @@ import (
 //	entry    uint64
 //	count    uint32  (segments, at most MaxSegments)
 //	reserved uint32
+//	sha256   [32]byte of everything after the header (VerifyMapped)
 //	count × {paddr, filesz, memsz, offset uint64}
 //	zeros up to the next page
 //	each segment's file bytes at its offset (page aligned), zero-padded
 //	to a whole page
 const (
 	mappedMagic = "SMOLKRM1"
+	// mappedTable is where the segment table starts, after the digest.
+	mappedTable = 56
 	// PageSize is the alignment of mapped segments, in guest memory and
 	// in the file: x86's base page.
 	PageSize = 4096
@@ -42,16 +47,18 @@ type Mapper interface {
 
 func pageUp(n uint64) uint64 { return (n + PageSize - 1) &^ (PageSize - 1) }
 
-// EncodeMapped reads a flat kernel from r and writes it to w in the
-// mapped format. Every segment must start on a page (Linux's do); the
-// caller reads r to its end afterwards if r is a verifying reader.
-func EncodeMapped(w io.Writer, r io.Reader) error {
+// EncodeMapped reads a flat kernel from r and writes it to f (empty, at
+// offset 0) in the mapped format, then reads the data back for the
+// header's digest. Every segment must start on a page
+// (Linux's do); the caller reads r to its end afterwards if r is a
+// verifying reader.
+func EncodeMapped(f *os.File, r io.Reader) error {
 	entry, segs, err := readFlatHeader(r)
 	if err != nil {
 		return err
 	}
 	le := binary.LittleEndian
-	hdr := make([]byte, pageUp(uint64(24+32*len(segs))))
+	hdr := make([]byte, pageUp(uint64(mappedTable+32*len(segs))))
 	copy(hdr, mappedMagic)
 	le.PutUint64(hdr[8:], entry)
 	le.PutUint32(hdr[16:], uint32(len(segs)))
@@ -60,24 +67,60 @@ func EncodeMapped(w io.Writer, r io.Reader) error {
 		if s.paddr%PageSize != 0 {
 			return fmt.Errorf("kernel segment at %#x does not start on a page: it cannot be mapped", s.paddr)
 		}
-		e := hdr[24+32*i:]
+		e := hdr[mappedTable+32*i:]
 		le.PutUint64(e[0:], s.paddr)
 		le.PutUint64(e[8:], s.filesz)
 		le.PutUint64(e[16:], s.memsz)
 		le.PutUint64(e[24:], off)
 		off += pageUp(s.filesz)
 	}
-	if _, err := w.Write(hdr); err != nil {
+	if _, err := f.Write(hdr); err != nil {
 		return err
 	}
 	var zeros [PageSize]byte
 	for _, s := range segs {
-		if _, err := io.CopyN(w, r, int64(s.filesz)); err != nil {
+		if _, err := io.CopyN(f, r, int64(s.filesz)); err != nil {
 			return fmt.Errorf("kernel segment at %#x: %w", s.paddr, err)
 		}
-		if _, err := w.Write(zeros[:pageUp(s.filesz)-s.filesz]); err != nil {
+		if _, err := f.Write(zeros[:pageUp(s.filesz)-s.filesz]); err != nil {
 			return err
 		}
+	}
+	sum, err := dataDigest(f, uint64(len(hdr)))
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(sum, 24)
+	return err
+}
+
+// dataDigest is the SHA-256 of f from off to its end.
+func dataDigest(f *os.File, off uint64) ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, int64(off), 1<<62)); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
+}
+
+// VerifyMapped hashes the data of the mapped kernel in f and compares it
+// with the digest its header records: a cache entry damaged after it was
+// written (a disk error, a stray write) is found this way.
+func VerifyMapped(f *os.File) error {
+	var hdr [mappedTable]byte
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("mapped kernel header: %w", err)
+	}
+	n := binary.LittleEndian.Uint32(hdr[16:])
+	if string(hdr[:8]) != mappedMagic || n > MaxSegments {
+		return errors.New("not a mapped kernel")
+	}
+	sum, err := dataDigest(f, pageUp(uint64(mappedTable+32*n)))
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(sum, hdr[24:56]) {
+		return errors.New("its data does not match the digest in its header")
 	}
 	return nil
 }
@@ -90,7 +133,7 @@ type mappedSegment struct{ paddr, filesz, memsz, off uint64 }
 // bytes inside the file, no arithmetic that wraps.
 func readMapped(f io.ReaderAt, size int64) (entry uint64, segs []mappedSegment, err error) {
 	le := binary.LittleEndian
-	var hdr [24]byte
+	var hdr [mappedTable]byte
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		return 0, nil, fmt.Errorf("mapped kernel header: %w", err)
 	}
@@ -102,7 +145,7 @@ func readMapped(f io.ReaderAt, size int64) (entry uint64, segs []mappedSegment, 
 		return 0, nil, fmt.Errorf("mapped kernel has %d segments, want 1 to %d", n, MaxSegments)
 	}
 	tbl := make([]byte, 32*n)
-	if _, err := f.ReadAt(tbl, 24); err != nil {
+	if _, err := f.ReadAt(tbl, mappedTable); err != nil {
 		return 0, nil, fmt.Errorf("mapped kernel segment table: %w", err)
 	}
 	for i := uint32(0); i < n; i++ {

@@ -76,7 +76,12 @@ func TestMapKernelMatchesLoadFlat(t *testing.T) {
 
 func TestMappedErrors(t *testing.T) {
 	unaligned := EncodeFlat(0x200000, []Segment{{Paddr: 0x200010, Memsz: 1, Data: []byte{1}}})
-	if err := EncodeMapped(&bytes.Buffer{}, bytes.NewReader(unaligned)); err == nil || !strings.Contains(err.Error(), "page") {
+	tmp, err := os.Create(filepath.Join(t.TempDir(), "u"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tmp.Close()
+	if err := EncodeMapped(tmp, bytes.NewReader(unaligned)); err == nil || !strings.Contains(err.Error(), "page") {
 		t.Errorf("unaligned segment: err = %v", err)
 	}
 	f := writeMapped(t, mappedFlat())
@@ -98,9 +103,13 @@ func TestMappedErrors(t *testing.T) {
 // FuzzMapKernel: a cache entry is the user's own file, but a damaged one
 // must give an error, never a mapping outside guest memory or a panic.
 func FuzzMapKernel(f *testing.F) {
-	var b bytes.Buffer
-	EncodeMapped(&b, bytes.NewReader(mappedFlat()))
-	f.Add(b.Bytes()[:PageSize+64])
+	seed := filepath.Join(f.TempDir(), "seed")
+	if tmp, err := os.Create(seed); err == nil {
+		EncodeMapped(tmp, bytes.NewReader(mappedFlat()))
+		tmp.Close()
+	}
+	b, _ := os.ReadFile(seed)
+	f.Add(b[:PageSize+64])
 	f.Add([]byte(mappedMagic))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -119,4 +128,27 @@ func FuzzMapKernel(f *testing.F) {
 			t.Fatalf("accepted kernel %+v outside 4 MiB of memory", k)
 		}
 	})
+}
+
+// VerifyMapped finds a byte changed anywhere after the header.
+func TestVerifyMapped(t *testing.T) {
+	f := writeMapped(t, mappedFlat())
+	if err := VerifyMapped(f); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := f.Stat()
+	for _, off := range []int64{PageSize, PageSize + 4999, st.Size() - 1} {
+		var b [1]byte
+		f.ReadAt(b[:], off)
+		b[0] ^= 0x80
+		f.WriteAt(b[:], off)
+		if err := VerifyMapped(f); err == nil {
+			t.Errorf("byte %d changed: verified", off)
+		}
+		b[0] ^= 0x80
+		f.WriteAt(b[:], off)
+	}
+	if err := VerifyMapped(f); err != nil {
+		t.Fatalf("restored: %v", err)
+	}
 }

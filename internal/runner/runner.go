@@ -27,7 +27,8 @@ import (
 //	SMOLVM_TIMINGS=FILE     write the run's timings as JSON to FILE
 //	SMOLVM_KERNEL_CACHE=DIR|off  the kernel cache (default
 //	                        $SMOLVM_CACHE/run-kernels, SMOLVM_CACHE being
-//	                        $XDG_CACHE_HOME/smolvm or ~/.cache/smolvm)
+//	                        $XDG_CACHE_HOME/smolvm or ~/.cache/smolvm; none
+//	                        for root with another user's HOME, as under sudo)
 func RunOptions(stdout, stderr io.Writer) (launch.Options, func(), error) {
 	o := launch.Options{Stdout: stdout, Stderr: stderr, KernelCache: KernelCacheDir()}
 	// The program reads the host's stdin when it is a pipe or a file, as
@@ -121,10 +122,21 @@ func KernelCacheDir() string {
 	base := os.Getenv("SMOLVM_CACHE")
 	if base == "" {
 		c, err := os.UserCacheDir()
-		if err != nil {
+		if err != nil || sudoHome() {
 			return ""
 		}
 		base = filepath.Join(c, "smolvm")
 	}
 	return filepath.Join(base, "run-kernels")
+}
+
+// sudoHome reports a root process with another user's home (sudo keeps
+// HOME): creating root-owned directories in that user's ~/.cache would
+// leave it unwritable to them, so such a run keeps no cache.
+func sudoHome() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	var st unix.Stat_t
+	return unix.Stat(os.Getenv("HOME"), &st) == nil && st.Uid != 0
 }
