@@ -111,7 +111,7 @@ func TestKernelCache(t *testing.T) {
 	}
 
 	// A malformed entry is refused and a fill replaces it.
-	os.WriteFile(entry, []byte("SMOLKRM1 cut short"), 0o600)
+	os.WriteFile(entry, []byte("SMOLKRM2 cut short"), 0o600)
 	if _, err := cachedKernel(img, dir, digest); err == nil {
 		t.Error("malformed entry used")
 	}

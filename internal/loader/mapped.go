@@ -17,7 +17,7 @@ import (
 // straight from the host's page cache, and its writes go to private
 // copies; nothing is decoded, copied or hashed before the first KVM_RUN.
 //
-//	magic    [8]byte "SMOLKRM1"
+//	magic    [8]byte "SMOLKRM2" (1 was a layout without the digest)
 //	entry    uint64
 //	count    uint32  (segments, at most MaxSegments)
 //	reserved uint32
@@ -27,7 +27,7 @@ import (
 //	each segment's file bytes at its offset (page aligned), zero-padded
 //	to a whole page
 const (
-	mappedMagic = "SMOLKRM1"
+	mappedMagic = "SMOLKRM2"
 	// mappedTable is where the segment table starts, after the digest.
 	mappedTable = 56
 	// PageSize is the alignment of mapped segments, in guest memory and

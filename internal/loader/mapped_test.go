@@ -85,6 +85,13 @@ func TestMappedErrors(t *testing.T) {
 		t.Errorf("unaligned segment: err = %v", err)
 	}
 	f := writeMapped(t, mappedFlat())
+	// An entry of the earlier layout (magic SMOLKRM1, no digest) is
+	// refused, so a cache written by an older smolvm is rewritten.
+	f.WriteAt([]byte("SMOLKRM1"), 0)
+	if err := CheckMapped(f); err == nil {
+		t.Error("SMOLKRM1 entry accepted")
+	}
+	f.WriteAt([]byte(mappedMagic), 0)
 	st, _ := f.Stat()
 	for _, cut := range []int64{0, 20, 100, PageSize, st.Size() - 1} {
 		if err := f.Truncate(cut); err != nil {

@@ -40,7 +40,7 @@ func TestBootBinary(t *testing.T) {
 	}
 	fresh, damaged := t.TempDir(), t.TempDir()
 	digest := kernelDigest(t, filepath.Join(bin, "smolvm"), img)
-	if err := os.WriteFile(filepath.Join(damaged, digest), []byte("SMOLKRM1 cut short"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(damaged, digest), []byte("SMOLKRM2 cut short"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("decoded", func(t *testing.T) {
