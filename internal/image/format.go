@@ -186,6 +186,14 @@ func parseDigest(s string) ([sha256.Size]byte, error) {
 	return d, err
 }
 
+// ValidDigest reports whether s is a SHA-256 as the table writes one
+// (64 lowercase hex digits): what every part's digest in an opened image
+// is, and all a caller naming files after digests may accept.
+func ValidDigest(s string) bool {
+	_, err := parseDigest(s)
+	return err == nil
+}
+
 // short abbreviates a digest for messages; a dozen hex digits are plenty to
 // tell two digests apart by eye.
 func short(d []byte) string {

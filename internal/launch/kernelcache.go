@@ -87,7 +87,7 @@ func (c *cachedRun) close() {
 
 // cachedKernel opens the cache entry for the kernel digest.
 func cachedKernel(img *image.ReadCloser, dir, digest string) (*cachedRun, error) {
-	if !validDigest(digest) {
+	if !image.ValidDigest(digest) {
 		return nil, fmt.Errorf("kernel digest %q", digest)
 	}
 	d, err := openCacheDir(dir)
@@ -111,20 +111,6 @@ func cachedKernel(img *image.ReadCloser, dir, digest string) (*cachedRun, error)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &cachedRun{file: f, path: path, dir: d, digest: digest, img: img, check: make(chan error, 1)}, nil
-}
-
-// validDigest reports whether d is a SHA-256 in lowercase hex (it names
-// a file: nothing else may get through).
-func validDigest(d string) bool {
-	if len(d) != 64 {
-		return false
-	}
-	for _, c := range d {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // inDir names file in the open directory d, through /proc/self/fd, so
@@ -174,7 +160,7 @@ func private(f *os.File, name string, dir bool) error {
 // a reader never sees a partial entry. Where the file system has no
 // O_TMPFILE, nothing is cached.
 func fillKernelCache(img *image.ReadCloser, dir, digest string) error {
-	if !validDigest(digest) {
+	if !image.ValidDigest(digest) {
 		return fmt.Errorf("kernel digest %q", digest)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
